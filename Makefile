@@ -1,0 +1,55 @@
+# Vidra: the two commands a newcomer needs are `make demo` and `make test`.
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -o errexit -o nounset -o pipefail -c
+GO ?= go
+BIN := $(CURDIR)/bin
+# Each fuzz target runs this long in `make test` (seeds always run in go test).
+FUZZTIME ?= 5s
+# Whole-suite timeout for go test.
+TEST_TIMEOUT ?= 45m
+
+.PHONY: all build test verify vet fmt-check codegen verify-codegen controlplane fuzz bench demo clean
+
+all: build
+
+## build: static binaries into bin/
+build:
+	@mkdir -p $(BIN)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(BIN)/ ./cmd/...
+
+## controlplane: build etcd, kube-apiserver, kube-controller-manager and kubectl (cached)
+controlplane:
+	./hack/controlplane/build.sh >/dev/null
+
+## codegen: regenerate clients, deepcopy and CRDs from apis/
+codegen:
+	./hack/update-codegen.sh
+
+verify-codegen:
+	./hack/verify-codegen.sh
+
+fmt-check:
+	@out="$$(gofmt -l $$(git ls-files '*.go' | grep -v -e '^generated/' -e 'zz_generated') 2>/dev/null)"; \
+	  if [[ -n "$$out" ]]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+## verify: formatting, vet and generated code
+verify: fmt-check vet verify-codegen
+
+## fuzz: run each fuzz target briefly
+fuzz:
+	./hack/fuzz.sh $(FUZZTIME)
+
+## test: everything CI runs — verification, the full test suite on real control planes, brief fuzzing
+test: verify controlplane
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+	$(MAKE) --no-print-directory fuzz
+
+## bench: benchmarks (numbers go into issue notes, never asserted)
+bench: controlplane
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./infrahub/... ./controllers/... ./test/bench/...
+
+clean:
+	rm -rf $(BIN)

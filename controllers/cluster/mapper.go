@@ -1,0 +1,93 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/restmapper"
+)
+
+// Mapper resolves kinds to resources through one cluster's discovery. It
+// re-reads discovery when a kind is missing, so a CRD created after start (or
+// only on that cluster) is found, but at most once per minRefresh so a kind
+// that truly does not exist cannot hammer discovery.
+type Mapper struct {
+	mapper     *restmapper.DeferredDiscoveryRESTMapper
+	minRefresh time.Duration
+	now        func() time.Time
+
+	mu          sync.Mutex
+	lastRefresh time.Time
+}
+
+// NewMapper returns a Mapper over the discovery client.
+func NewMapper(dc discovery.DiscoveryInterface) *Mapper {
+	return &Mapper{
+		mapper:     restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc)),
+		minRefresh: time.Second,
+		now:        time.Now,
+	}
+}
+
+// Mapping returns the REST mapping of an apiVersion and kind.
+func (m *Mapper) Mapping(ctx context.Context, gvk schema.GroupVersionKind) (*meta.RESTMapping, error) {
+	mapping, err := m.mapper.RESTMappingWithContext(ctx, gvk.GroupKind(), gvk.Version)
+	if err == nil || !meta.IsNoMatchError(err) {
+		return mapping, wrapMappingError(gvk, err)
+	}
+	if !m.Refresh(ctx) {
+		return nil, wrapMappingError(gvk, err)
+	}
+	mapping, err = m.mapper.RESTMappingWithContext(ctx, gvk.GroupKind(), gvk.Version)
+	return mapping, wrapMappingError(gvk, err)
+}
+
+// Refresh drops the cached discovery, unless that happened very recently.
+// It reports whether it did.
+func (m *Mapper) Refresh(ctx context.Context) bool {
+	m.mu.Lock()
+	now := m.now()
+	if !m.lastRefresh.IsZero() && now.Sub(m.lastRefresh) < m.minRefresh {
+		m.mu.Unlock()
+		return false
+	}
+	m.lastRefresh = now
+	m.mu.Unlock()
+	m.mapper.ResetWithContext(ctx)
+	return true
+}
+
+func wrapMappingError(gvk schema.GroupVersionKind, err error) error {
+	if err == nil {
+		return nil
+	}
+	if meta.IsNoMatchError(err) {
+		return &NoKindError{GVK: gvk, err: err}
+	}
+	return fmt.Errorf("resolve %s: %w", gvk, err)
+}
+
+// NoKindError says the destination cluster does not serve a kind.
+type NoKindError struct {
+	GVK schema.GroupVersionKind
+	err error
+}
+
+func (e *NoKindError) Error() string {
+	return fmt.Sprintf("the cluster does not serve %s (is its CRD installed?)", gvkString(e.GVK))
+}
+
+func (e *NoKindError) Unwrap() error { return e.err }
+
+func gvkString(gvk schema.GroupVersionKind) string {
+	if gvk.Group == "" {
+		return gvk.Version + " " + gvk.Kind
+	}
+	return gvk.Group + "/" + gvk.Version + " " + gvk.Kind
+}

@@ -1,0 +1,299 @@
+// Package infrahubsync reads the artifacts an InfrahubSync names from
+// Infrahub and keeps one VidraResource per artifact.
+package infrahubsync
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	coreinformers "k8s.io/client-go/informers/core/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+
+	v1alpha1 "github.com/vidra-operator/vidra/apis/infrahub/v1alpha1"
+	"github.com/vidra-operator/vidra/controllers/internal/workloop"
+	"github.com/vidra-operator/vidra/controllers/metrics"
+	"github.com/vidra-operator/vidra/generated/clientset/versioned"
+	informers "github.com/vidra-operator/vidra/generated/informers/externalversions/infrahub/v1alpha1"
+	listers "github.com/vidra-operator/vidra/generated/listers/infrahub/v1alpha1"
+	"github.com/vidra-operator/vidra/infrahub"
+)
+
+// ControllerName names the queue, the event source and the metrics.
+const ControllerName = "infrahubsync"
+
+// Source is what the controller needs from Infrahub.
+type Source interface {
+	ListArtifacts(ctx context.Context, opts infrahub.ListOptions) ([]infrahub.Artifact, error)
+	FetchContent(ctx context.Context, a infrahub.Artifact, opts infrahub.ListOptions) ([]byte, error)
+}
+
+// Sources hands out a Source for a connection configuration, sharing one
+// login per credential.
+type Sources interface {
+	Source(cfg infrahub.Config) (Source, error)
+}
+
+// Options tune the controller.
+type Options struct {
+	// Namespace is the operator's namespace: the only one credentials and
+	// CA bundles are read from.
+	Namespace string
+	// Workers is the number of InfrahubSyncs reconciled in parallel.
+	Workers int
+	// Interval is the default polling interval.
+	Interval time.Duration
+	// QueryName is the default stored query; empty uses GraphQL.
+	QueryName string
+	// CABundle is trusted for every Infrahub besides the system roots.
+	CABundle []byte
+	// Timeout bounds each Infrahub request.
+	Timeout time.Duration
+	// RetryBase and RetryMax bound the per-sync error backoff.
+	RetryBase, RetryMax time.Duration
+	// Observer receives Infrahub request metrics.
+	RequestObserver infrahub.RequestObserver
+}
+
+func (o *Options) defaults() {
+	if o.Workers <= 0 {
+		o.Workers = 2
+	}
+	if o.Interval <= 0 {
+		o.Interval = time.Minute
+	}
+	if o.RetryBase <= 0 {
+		o.RetryBase = time.Second
+	}
+	if o.RetryMax <= 0 {
+		o.RetryMax = 5 * time.Minute
+	}
+}
+
+// Controller reconciles InfrahubSyncs.
+type Controller struct {
+	client   versioned.Interface
+	syncs    listers.InfrahubSyncLister
+	vrs      listers.VidraResourceLister
+	secrets  corelisters.SecretNamespaceLister
+	synced   []cache.InformerSynced
+	queue    workqueue.TypedRateLimitingInterface[string]
+	sources  Sources
+	recorder events.EventRecorder
+	metrics  metrics.Observer
+	clock    clock.PassiveClock
+	opts     Options
+
+	mu    sync.Mutex
+	polls map[string]*pollState
+}
+
+// pollState remembers the last listing of a sync, so passes caused by its
+// VidraResources changing do not ask Infrahub again before the interval.
+type pollState struct {
+	uid        string
+	generation int64
+	requested  string
+	configHash string
+	at         time.Time
+	artifacts  []infrahub.Artifact
+	force      bool
+}
+
+// NewController wires the controller to its informers. secrets must only
+// cover the operator's namespace.
+func NewController(
+	client versioned.Interface,
+	syncInformer informers.InfrahubSyncInformer,
+	vrInformer informers.VidraResourceInformer,
+	secretInformer coreinformers.SecretInformer,
+	sources Sources,
+	recorder events.EventRecorder,
+	observer metrics.Observer,
+	opts Options,
+) (*Controller, error) {
+	opts.defaults()
+	if observer == nil {
+		observer = metrics.Nop{}
+	}
+	c := &Controller{
+		client:   client,
+		syncs:    syncInformer.Lister(),
+		vrs:      vrInformer.Lister(),
+		synced:   []cache.InformerSynced{syncInformer.Informer().HasSynced, vrInformer.Informer().HasSynced},
+		queue:    workloop.NewQueue(ControllerName, opts.RetryBase, opts.RetryMax),
+		sources:  sources,
+		recorder: recorder,
+		metrics:  observer,
+		clock:    clock.RealClock{},
+		opts:     opts,
+		polls:    map[string]*pollState{},
+	}
+	if _, err := syncInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: c.enqueue,
+		UpdateFunc: func(old, cur any) {
+			o, n := old.(*v1alpha1.InfrahubSync), cur.(*v1alpha1.InfrahubSync)
+			if o.Generation != n.Generation ||
+				o.Annotations[v1alpha1.AnnotationReconcileRequestedAt] != n.Annotations[v1alpha1.AnnotationReconcileRequestedAt] {
+				c.enqueue(cur)
+			}
+		},
+		DeleteFunc: func(obj any) {
+			c.enqueue(obj)
+		},
+	}); err != nil {
+		return nil, fmt.Errorf("add InfrahubSync event handler: %w", err)
+	}
+	// A VidraResource that became (un)ready, was deleted by hand or had its
+	// spec edited brings its sync back, without a new Infrahub request.
+	if _, err := vrInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		UpdateFunc: func(old, cur any) {
+			o, n := old.(*v1alpha1.VidraResource), cur.(*v1alpha1.VidraResource)
+			if o.Generation != n.Generation || readyOf(o) != readyOf(n) {
+				c.enqueueOwner(n)
+			}
+		},
+		DeleteFunc: func(obj any) {
+			if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = tomb.Obj
+			}
+			if vr, ok := obj.(*v1alpha1.VidraResource); ok {
+				c.enqueueOwner(vr)
+			}
+		},
+	}); err != nil {
+		return nil, fmt.Errorf("add VidraResource event handler: %w", err)
+	}
+	if secretInformer != nil {
+		c.secrets = secretInformer.Lister().Secrets(opts.Namespace)
+		c.synced = append(c.synced, secretInformer.Informer().HasSynced)
+		if _, err := secretInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc:    c.secretChanged,
+			UpdateFunc: func(_, cur any) { c.secretChanged(cur) },
+			DeleteFunc: c.secretChanged,
+		}); err != nil {
+			return nil, fmt.Errorf("add Secret event handler: %w", err)
+		}
+	}
+	return c, nil
+}
+
+func readyOf(vr *v1alpha1.VidraResource) string {
+	for _, c := range vr.Status.Conditions {
+		if c.Type == v1alpha1.ConditionReady {
+			return string(c.Status) + "/" + c.Reason
+		}
+	}
+	return ""
+}
+
+func (c *Controller) enqueue(obj any) {
+	key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj)
+	if err != nil {
+		utilruntime.HandleError(err)
+		return
+	}
+	c.queue.Add(key)
+}
+
+func (c *Controller) enqueueOwner(vr *v1alpha1.VidraResource) {
+	if ref := metav1.GetControllerOf(vr); ref != nil && ref.Kind == "InfrahubSync" {
+		c.queue.Add(ref.Name)
+	}
+}
+
+// secretChanged brings back the syncs whose credentials or CA may have
+// changed, and has them poll Infrahub again.
+func (c *Controller) secretChanged(obj any) {
+	if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = tomb.Obj
+	}
+	s, ok := obj.(*corev1.Secret)
+	if !ok || s.Namespace != c.opts.Namespace {
+		return
+	}
+	syncs, err := c.syncs.List(everything)
+	if err != nil {
+		return
+	}
+	_, legacy := s.Labels[LegacyCredentialsLabel]
+	for _, sync := range syncs {
+		src := sync.Spec.Source
+		if legacy ||
+			(src.CredentialsSecretRef != nil && src.CredentialsSecretRef.Name == s.Name) ||
+			(src.CABundleSecretRef != nil && src.CABundleSecretRef.Name == s.Name) {
+			c.Trigger(sync.Name)
+		}
+	}
+}
+
+// Trigger makes the named sync poll Infrahub now, whatever its interval.
+// The webhook receiver calls it.
+func (c *Controller) Trigger(name string) {
+	c.mu.Lock()
+	if st, ok := c.polls[name]; ok {
+		st.force = true
+	}
+	c.mu.Unlock()
+	c.queue.Add(name)
+}
+
+// Run starts the workers and blocks until ctx is done; in-flight items finish
+// before it returns.
+func (c *Controller) Run(ctx context.Context) error {
+	defer utilruntime.HandleCrashWithContext(ctx)
+	defer c.queue.ShutDownWithDrain()
+	logger := klog.FromContext(ctx)
+	logger.Info("Starting controller", "controller", ControllerName, "workers", c.opts.Workers)
+	if !cache.WaitForNamedCacheSyncWithContext(ctx, c.synced...) {
+		return fmt.Errorf("%s: caches did not sync", ControllerName)
+	}
+	for i := 0; i < c.opts.Workers; i++ {
+		go wait.UntilWithContext(ctx, c.runWorker, time.Second)
+	}
+	<-ctx.Done()
+	logger.Info("Stopping controller", "controller", ControllerName)
+	return nil
+}
+
+func (c *Controller) runWorker(ctx context.Context) {
+	for c.processNextWorkItem(ctx) {
+	}
+}
+
+func (c *Controller) processNextWorkItem(ctx context.Context) bool {
+	return workloop.ProcessNextWorkItem(ctx, c.queue, c.syncHandler)
+}
+
+// syncHandler reconciles one InfrahubSync and records how it went.
+func (c *Controller) syncHandler(ctx context.Context, key string) (requeueAfter time.Duration, err error) {
+	start := c.clock.Now()
+	logger := klog.FromContext(ctx).WithValues("infrahubsync", key)
+	ctx = klog.NewContext(ctx, logger)
+	defer workloop.Recover(ctx, key, &err)
+	defer func() { c.metrics.ObserveReconcile(ControllerName, c.clock.Since(start), err) }()
+
+	sync, err := c.syncs.Get(key)
+	if apierrors.IsNotFound(err) {
+		// Its VidraResources go with it through garbage collection.
+		c.mu.Lock()
+		delete(c.polls, key)
+		c.mu.Unlock()
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("get InfrahubSync %s: %w", key, err)
+	}
+	return c.sync(ctx, sync.DeepCopy())
+}

@@ -1,0 +1,640 @@
+package infrahubsync
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/klog/v2"
+
+	v1alpha1 "github.com/vidra-operator/vidra/apis/infrahub/v1alpha1"
+	"github.com/vidra-operator/vidra/controllers/cluster"
+	"github.com/vidra-operator/vidra/controllers/internal/conditions"
+	"github.com/vidra-operator/vidra/controllers/internal/workloop"
+	"github.com/vidra-operator/vidra/infrahub"
+)
+
+// Condition reasons.
+const (
+	ReasonSynced            = "Synced"
+	ReasonSuspended         = "Suspended"
+	ReasonCredentials       = "CredentialsError"
+	ReasonAuthentication    = "AuthenticationFailed"
+	ReasonPermission        = "PermissionDenied"
+	ReasonBadRequest        = "InvalidRequest"
+	ReasonInfrahubError     = "InfrahubError"
+	ReasonInfrahubDown      = "InfrahubUnavailable"
+	ReasonEmptyListing      = "EmptyListing"
+	ReasonArtifactsNotReady = "ArtifactsNotReady"
+	ReasonDownloadFailed    = "DownloadFailed"
+	ReasonWriteFailed       = "WriteFailed"
+	ReasonResourcesNotReady = "ResourcesNotReady"
+	ReasonProgressing       = "Progressing"
+
+	// ConditionInsecureTLS warns that Infrahub's certificate is not verified.
+	ConditionInsecureTLS = "InsecureTLS"
+
+	// LegacyCredentialsLabel marks the earlier operator's credential Secrets;
+	// the value is Infrahub's host.
+	LegacyCredentialsLabel = "infrahub-api-url"
+)
+
+var everything = labels.Everything()
+
+// sync polls Infrahub when due, writes one VidraResource per Ready artifact
+// whose checksum changed, removes those whose artifact is gone, and reports.
+func (c *Controller) sync(ctx context.Context, sync *v1alpha1.InfrahubSync) (time.Duration, error) {
+	logger := klog.FromContext(ctx)
+	requested := sync.Annotations[v1alpha1.AnnotationReconcileRequestedAt]
+	owned, err := c.ownedResources(sync)
+	if err != nil {
+		return 0, err
+	}
+
+	if sync.Spec.Suspend {
+		// Suspension reaches the VidraResources too, so they stop applying.
+		for _, vr := range owned {
+			if !vr.Spec.Suspend {
+				vr = vr.DeepCopy()
+				vr.Spec.Suspend = true
+				if _, err := c.client.InfrahubV1alpha1().VidraResources().Update(ctx, vr, metav1.UpdateOptions{FieldManager: v1alpha1.FieldManager}); err != nil {
+					return 0, fmt.Errorf("suspend VidraResource %s: %w", vr.Name, err)
+				}
+			}
+		}
+		return 0, c.writeStatus(ctx, sync, nil, conditions.Result{Reason: ReasonSuspended, Message: "Suspended: Infrahub is not read and nothing is applied"}, requested, false)
+	}
+
+	cfg, err := c.connection(sync)
+	if err != nil {
+		c.warnOnce(sync, ReasonCredentials, err.Error())
+		_ = c.writeStatus(ctx, sync, nil, conditions.Result{Stalled: true, Reason: ReasonCredentials, Message: err.Error()}, requested, false)
+		return 0, err
+	}
+	listOpts := infrahub.ListOptions{Name: sync.Spec.Source.ArtifactName, Branch: branchOf(sync), At: sync.Spec.Source.TargetDate}
+
+	artifacts, polled, err := c.list(ctx, sync, cfg, listOpts, requested)
+	if err != nil {
+		reason, stalled := classify(err)
+		c.warnOnce(sync, reason, err.Error())
+		_ = c.writeStatus(ctx, sync, nil, conditions.Result{Stalled: stalled, Reason: reason,
+			Message: fmt.Sprintf("Reading artifacts %q from Infrahub failed; nothing was changed: %v", listOpts.Name, err)}, requested, false)
+		return 0, fmt.Errorf("list artifacts: %w", err)
+	}
+	if polled {
+		logger.V(2).Info("Listed artifacts", "count", len(artifacts))
+	}
+
+	byArtifact := map[string]*v1alpha1.VidraResource{}
+	for _, vr := range owned {
+		if vr.Spec.Source != nil {
+			byArtifact[vr.Spec.Source.ArtifactID] = vr
+		}
+	}
+
+	var (
+		changed  int
+		problems []string
+		notReady []string
+		retry    bool
+		source   Source
+	)
+	table := make([]v1alpha1.ArtifactStatus, 0, len(artifacts))
+	present := map[string]bool{}
+	for _, a := range artifacts {
+		present[a.ID] = true
+		name := ResourceName(sync.Name, a.ID)
+		row := v1alpha1.ArtifactStatus{ID: a.ID, Name: a.Name, Target: a.TargetLabel, Status: a.Status, Checksum: a.Checksum, StorageID: a.StorageID}
+		existing := byArtifact[a.ID]
+		if existing != nil {
+			row.VidraResource = existing.Name
+		}
+		if !a.Ready() {
+			notReady = append(notReady, fmt.Sprintf("%s is %s", artifactLabel(a), orUnknown(a.Status)))
+			table = append(table, row)
+			continue
+		}
+		wrote, err := c.ensureResource(ctx, sync, a, name, existing, listOpts, &source, cfg)
+		if err != nil {
+			problems = append(problems, err.Error())
+			retry = true
+		}
+		if wrote {
+			changed++
+			row.VidraResource = name
+		}
+		table = append(table, row)
+	}
+
+	// Remove what left Infrahub, but only after a complete listing, and
+	// never everything at once unless the user allowed an empty result.
+	emptyGuard := len(artifacts) == 0 && len(owned) > 0 && !sync.Spec.AllowEmpty
+	prune := sync.Spec.Prune == nil || *sync.Spec.Prune
+	if !emptyGuard && prune {
+		for _, vr := range owned {
+			if vr.Spec.Source != nil && present[vr.Spec.Source.ArtifactID] {
+				continue
+			}
+			if vr.DeletionTimestamp != nil {
+				continue
+			}
+			err := c.client.InfrahubV1alpha1().VidraResources().Delete(ctx, vr.Name, metav1.DeleteOptions{
+				Preconditions: &metav1.Preconditions{UID: &vr.UID},
+			})
+			if err != nil && !apierrors.IsNotFound(err) {
+				problems = append(problems, fmt.Sprintf("remove VidraResource %s: %v", vr.Name, err))
+				retry = true
+				continue
+			}
+			changed++
+			c.event(sync, corev1.EventTypeNormal, "Pruned", "Delete", "Removed VidraResource %s: its artifact is no longer in Infrahub", vr.Name)
+		}
+	}
+
+	sort.Slice(table, func(i, j int) bool {
+		if table[i].Target != table[j].Target {
+			return table[i].Target < table[j].Target
+		}
+		return table[i].ID < table[j].ID
+	})
+	result := c.summarize(sync, artifacts, problems, notReady, emptyGuard)
+	if changed > 0 {
+		c.event(sync, corev1.EventTypeNormal, ReasonSynced, "Sync", "%d VidraResources created, updated or removed from %d artifacts", changed, len(artifacts))
+	}
+	if err := c.writeStatus(ctx, sync, table, result, requested, changed > 0); err != nil {
+		return 0, err
+	}
+	if retry {
+		return 0, fmt.Errorf("sync %s: %s", sync.Name, strings.Join(problems, "; "))
+	}
+	return c.untilNextPoll(sync), nil
+}
+
+// untilNextPoll is how long until the sync's listing is due again.
+func (c *Controller) untilNextPoll(sync *v1alpha1.InfrahubSync) time.Duration {
+	interval := c.interval(sync)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st, ok := c.polls[sync.Name]; ok {
+		if d := st.at.Add(interval).Sub(c.clock.Now()); d > 0 && d < interval {
+			return workloop.Jitter(d)
+		}
+	}
+	return workloop.Jitter(interval)
+}
+
+func (c *Controller) interval(sync *v1alpha1.InfrahubSync) time.Duration {
+	if sync.Spec.Interval != nil && sync.Spec.Interval.Duration > 0 {
+		return sync.Spec.Interval.Duration
+	}
+	return c.opts.Interval
+}
+
+// list returns the sync's artifacts: from Infrahub when a poll is due (the
+// interval passed, the spec or connection changed, or a trigger asked for
+// it), else the last listing. It reports whether it asked Infrahub.
+func (c *Controller) list(ctx context.Context, sync *v1alpha1.InfrahubSync, cfg infrahub.Config, opts infrahub.ListOptions, requested string) ([]infrahub.Artifact, bool, error) {
+	cfgHash := configHash(cfg)
+	now := c.clock.Now()
+	c.mu.Lock()
+	st := c.polls[sync.Name]
+	due := st == nil || st.force || st.uid != string(sync.UID) || st.generation != sync.Generation ||
+		st.requested != requested || st.configHash != cfgHash || now.Sub(st.at) >= c.interval(sync)
+	if !due {
+		artifacts := st.artifacts
+		c.mu.Unlock()
+		return artifacts, false, nil
+	}
+	c.mu.Unlock()
+
+	source, err := c.sources.Source(cfg)
+	if err != nil {
+		return nil, true, err
+	}
+	artifacts, err := source.ListArtifacts(ctx, opts)
+	if err != nil {
+		c.mu.Lock()
+		delete(c.polls, sync.Name)
+		c.mu.Unlock()
+		return nil, true, err
+	}
+	artifacts = dedupe(artifacts)
+	c.mu.Lock()
+	c.polls[sync.Name] = &pollState{
+		uid: string(sync.UID), generation: sync.Generation, requested: requested,
+		configHash: cfgHash, at: now, artifacts: artifacts,
+	}
+	c.mu.Unlock()
+	return artifacts, true, nil
+}
+
+func dedupe(in []infrahub.Artifact) []infrahub.Artifact {
+	seen := map[string]bool{}
+	out := in[:0:0]
+	for _, a := range in {
+		if !seen[a.ID] {
+			seen[a.ID] = true
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// ensureResource creates or updates the VidraResource of one Ready artifact.
+// The content is downloaded only when the checksum or storage id differs
+// from what the VidraResource holds.
+func (c *Controller) ensureResource(ctx context.Context, sync *v1alpha1.InfrahubSync, a infrahub.Artifact, name string,
+	existing *v1alpha1.VidraResource, opts infrahub.ListOptions, source *Source, cfg infrahub.Config) (bool, error) {
+	if existing == nil {
+		if other, err := c.vrs.Get(name); err == nil {
+			// Same name, another owner: most likely the leftover of a sync
+			// that was deleted and recreated, on its way out through GC.
+			return false, fmt.Errorf("VidraResource %s exists but belongs to another InfrahubSync (uid %s); waiting for it to go", name, ownerUID(other))
+		}
+	}
+	want := desiredSpec(sync, a)
+	if existing != nil && existing.Spec.Source != nil &&
+		existing.Spec.Source.Checksum == a.Checksum && existing.Spec.Source.StorageID == a.StorageID && existing.Spec.Manifest != "" {
+		// Same content: keep the manifest, update only settings that changed.
+		want.Manifest = existing.Spec.Manifest
+		if apiequality.Semantic.DeepEqual(existing.Spec, want) && labelsMatch(existing, sync, a) {
+			return false, nil
+		}
+	} else {
+		if *source == nil {
+			s, err := c.sources.Source(cfg)
+			if err != nil {
+				return false, err
+			}
+			*source = s
+		}
+		content, err := (*source).FetchContent(ctx, a, opts)
+		if err != nil {
+			return false, fmt.Errorf("download %s: %v", artifactLabel(a), err)
+		}
+		if strings.TrimSpace(string(content)) == "" {
+			return false, fmt.Errorf("%s is empty; keeping what was applied before", artifactLabel(a))
+		}
+		want.Manifest = string(content)
+	}
+
+	vrs := c.client.InfrahubV1alpha1().VidraResources()
+	if existing == nil {
+		vr := &v1alpha1.VidraResource{
+			ObjectMeta: metav1.ObjectMeta{
+				Name:            name,
+				Labels:          resourceLabels(sync, a),
+				OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(sync, v1alpha1.SchemeGroupVersion.WithKind("InfrahubSync"))},
+				// Set at creation so the objects are cleaned up even if the
+				// VidraResource is deleted before its first reconcile.
+				Finalizers: []string{v1alpha1.VidraResourceFinalizer},
+			},
+			Spec: want,
+		}
+		if _, err := vrs.Create(ctx, vr, metav1.CreateOptions{FieldManager: v1alpha1.FieldManager}); err != nil {
+			return false, fmt.Errorf("create VidraResource %s for %s: %v", name, artifactLabel(a), err)
+		}
+		return true, nil
+	}
+	vr := existing.DeepCopy()
+	vr.Spec = want
+	if vr.Labels == nil {
+		vr.Labels = map[string]string{}
+	}
+	for k, v := range resourceLabels(sync, a) {
+		vr.Labels[k] = v
+	}
+	if _, err := vrs.Update(ctx, vr, metav1.UpdateOptions{FieldManager: v1alpha1.FieldManager}); err != nil {
+		return false, fmt.Errorf("update VidraResource %s for %s: %v", name, artifactLabel(a), err)
+	}
+	return true, nil
+}
+
+func desiredSpec(sync *v1alpha1.InfrahubSync, a infrahub.Artifact) v1alpha1.VidraResourceSpec {
+	return v1alpha1.VidraResourceSpec{
+		Destination: *sync.Spec.Destination.DeepCopy(),
+		Source: &v1alpha1.ArtifactSource{
+			Sync:         sync.Name,
+			ArtifactID:   a.ID,
+			ArtifactName: a.Name,
+			Target:       a.TargetLabel,
+			Branch:       branchOf(sync),
+			Checksum:     a.Checksum,
+			StorageID:    a.StorageID,
+		},
+		Suspend:       sync.Spec.Suspend,
+		Prune:         sync.Spec.Prune,
+		AdoptExisting: sync.Spec.AdoptExisting,
+	}
+}
+
+func resourceLabels(sync *v1alpha1.InfrahubSync, a infrahub.Artifact) map[string]string {
+	l := map[string]string{LabelSyncKey: SyncLabelValue(sync.Name)}
+	if len(validation.IsValidLabelValue(a.ID)) == 0 {
+		l[v1alpha1.LabelArtifact] = a.ID
+	}
+	return l
+}
+
+func labelsMatch(vr *v1alpha1.VidraResource, sync *v1alpha1.InfrahubSync, a infrahub.Artifact) bool {
+	for k, v := range resourceLabels(sync, a) {
+		if vr.Labels[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// LabelSyncKey labels each VidraResource with its sync.
+const LabelSyncKey = v1alpha1.LabelSync
+
+// SyncLabelValue is the label value for a sync name; names longer than a
+// label allows are shortened with a hash.
+func SyncLabelValue(name string) string {
+	if len(validation.IsValidLabelValue(name)) == 0 {
+		return name
+	}
+	sum := sha256.Sum256([]byte(name))
+	return strings.Trim(name[:40], "-.") + "-" + hex.EncodeToString(sum[:])[:16]
+}
+
+// ResourceName is the VidraResource name for an artifact of a sync. It
+// includes the sync, so the same artifact synced by two syncs (two clusters,
+// two branches, two points in time) never shares a VidraResource.
+func ResourceName(syncName, artifactID string) string {
+	sum := sha256.Sum256([]byte(syncName + "\x00" + artifactID))
+	prefix := syncName
+	if len(prefix) > 200 {
+		prefix = strings.TrimRight(prefix[:200], "-.")
+	}
+	return prefix + "-" + hex.EncodeToString(sum[:])[:16]
+}
+
+// ownedResources lists the sync's VidraResources: labelled with it and
+// controlled by this very object.
+func (c *Controller) ownedResources(sync *v1alpha1.InfrahubSync) ([]*v1alpha1.VidraResource, error) {
+	selector := labels.SelectorFromSet(labels.Set{LabelSyncKey: SyncLabelValue(sync.Name)})
+	all, err := c.vrs.List(selector)
+	if err != nil {
+		return nil, fmt.Errorf("list VidraResources: %w", err)
+	}
+	out := all[:0:0]
+	for _, vr := range all {
+		if ref := metav1.GetControllerOf(vr); ref != nil && ref.UID == sync.UID {
+			out = append(out, vr)
+		}
+	}
+	return out, nil
+}
+
+func ownerUID(vr *v1alpha1.VidraResource) string {
+	if ref := metav1.GetControllerOf(vr); ref != nil {
+		return string(ref.UID)
+	}
+	return "none"
+}
+
+func branchOf(sync *v1alpha1.InfrahubSync) string {
+	if sync.Spec.Source.TargetBranch == "" {
+		return "main"
+	}
+	return sync.Spec.Source.TargetBranch
+}
+
+func artifactLabel(a infrahub.Artifact) string {
+	if a.TargetLabel != "" {
+		return fmt.Sprintf("artifact %s (%s)", a.ID, a.TargetLabel)
+	}
+	return "artifact " + a.ID
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "not ready"
+	}
+	return s
+}
+
+// classify maps an Infrahub error onto a condition reason, and whether the
+// user must act (stalled) rather than wait for a retry.
+func classify(err error) (string, bool) {
+	var ie *infrahub.Error
+	if !errors.As(err, &ie) {
+		return ReasonInfrahubDown, false
+	}
+	switch ie.Kind {
+	case infrahub.KindAuth:
+		return ReasonAuthentication, true
+	case infrahub.KindPermission:
+		return ReasonPermission, true
+	case infrahub.KindBadRequest, infrahub.KindNotFound:
+		return ReasonBadRequest, true
+	case infrahub.KindTransient:
+		return ReasonInfrahubDown, false
+	}
+	return ReasonInfrahubError, false
+}
+
+// summarize turns a pass into conditions.
+func (c *Controller) summarize(sync *v1alpha1.InfrahubSync, artifacts []infrahub.Artifact, problems, notReady []string, emptyGuard bool) conditions.Result {
+	switch {
+	case emptyGuard:
+		return conditions.Result{Stalled: true, Reason: ReasonEmptyListing, Message: fmt.Sprintf(
+			"Infrahub returned no artifacts named %q on branch %s; the existing VidraResources were kept. Set spec.allowEmpty to remove them",
+			sync.Spec.Source.ArtifactName, branchOf(sync))}
+	case len(problems) > 0:
+		return conditions.Result{Reason: ReasonWriteFailed, Message: strings.Join(problems, "; ")}
+	case len(notReady) > 0:
+		return conditions.Result{Progressing: true, Reason: ReasonArtifactsNotReady, Message: "Keeping what was applied for artifacts not ready in Infrahub: " + strings.Join(notReady, "; ")}
+	}
+	owned, _ := c.ownedResources(sync)
+	var waiting []string
+	for _, vr := range owned {
+		cond := meta.FindStatusCondition(vr.Status.Conditions, v1alpha1.ConditionReady)
+		switch {
+		case cond == nil || cond.ObservedGeneration != vr.Generation:
+			waiting = append(waiting, vr.Name+": not reconciled yet")
+		case cond.Status != metav1.ConditionTrue:
+			waiting = append(waiting, vr.Name+": "+cond.Message)
+		}
+	}
+	if len(waiting) > 0 {
+		sort.Strings(waiting)
+		return conditions.Result{Progressing: true, Reason: ReasonResourcesNotReady,
+			Message: fmt.Sprintf("%d of %d VidraResources not ready: %s", len(waiting), len(owned), strings.Join(waiting, "; "))}
+	}
+	return conditions.Result{Ready: true, Reason: ReasonSynced, Message: fmt.Sprintf("Synced %d artifacts", len(artifacts))}
+}
+
+// writeStatus writes the status only when it changed, so an idle resync
+// costs no write.
+func (c *Controller) writeStatus(ctx context.Context, sync *v1alpha1.InfrahubSync, table []v1alpha1.ArtifactStatus, r conditions.Result, requested string, changed bool) error {
+	status := sync.Status.DeepCopy()
+	status.ObservedGeneration = sync.Generation
+	conditions.Apply(&status.Conditions, sync.Generation, r)
+	if sync.Spec.Source.InsecureSkipTLSVerify {
+		meta.SetStatusCondition(&status.Conditions, metav1.Condition{Type: ConditionInsecureTLS, Status: metav1.ConditionTrue,
+			Reason: "VerificationDisabled", Message: "Infrahub's TLS certificate is not verified (spec.source.insecureSkipTLSVerify)", ObservedGeneration: sync.Generation})
+	} else {
+		meta.RemoveStatusCondition(&status.Conditions, ConditionInsecureTLS)
+	}
+	status.SyncState = conditions.State(r)
+	switch {
+	case r.Ready:
+		status.LastError = ""
+	case r.Reason != ReasonSuspended && !r.Progressing:
+		status.LastError = conditions.Truncate(r.Message)
+	}
+	if table != nil {
+		status.Artifacts = table
+		status.ArtifactCount = int32(len(table))
+		if changed || status.LastSyncTime == nil {
+			now := metav1.NewTime(c.clock.Now())
+			status.LastSyncTime = &now
+		}
+	}
+	status.LastHandledReconcileAt = requested
+	if apiequality.Semantic.DeepEqual(*status, sync.Status) {
+		return nil
+	}
+	sync.Status = *status
+	if _, err := c.client.InfrahubV1alpha1().InfrahubSyncs().UpdateStatus(ctx, sync, metav1.UpdateOptions{FieldManager: v1alpha1.FieldManager}); err != nil {
+		return fmt.Errorf("update status of %s: %w", sync.Name, err)
+	}
+	return nil
+}
+
+func (c *Controller) event(sync *v1alpha1.InfrahubSync, eventType, reason, action, note string, args ...any) {
+	if c.recorder == nil {
+		return
+	}
+	c.recorder.Eventf(sync, nil, eventType, reason, action, conditions.Truncate(fmt.Sprintf(note, args...)))
+}
+
+// warnOnce records a Warning event when the failure is new, not on every retry.
+func (c *Controller) warnOnce(sync *v1alpha1.InfrahubSync, reason, msg string) {
+	if cond := meta.FindStatusCondition(sync.Status.Conditions, v1alpha1.ConditionReady); cond != nil && cond.Reason == reason {
+		return
+	}
+	c.event(sync, corev1.EventTypeWarning, reason, "Sync", "%s", msg)
+}
+
+func configHash(cfg infrahub.Config) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00%t\x00%s\x00", cfg.BaseURL, cfg.Username, cfg.Password, cfg.APIToken, cfg.InsecureSkipVerify, cfg.QueryName)
+	h.Write(cfg.CABundle)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// connection builds the Infrahub connection of a sync: URL, credentials and
+// TLS settings, read from Secrets in the operator's namespace only.
+func (c *Controller) connection(sync *v1alpha1.InfrahubSync) (infrahub.Config, error) {
+	src := sync.Spec.Source
+	cfg := infrahub.Config{
+		BaseURL:            src.InfrahubAPIURL,
+		InsecureSkipVerify: src.InsecureSkipTLSVerify,
+		QueryName:          src.QueryName,
+		Timeout:            c.opts.Timeout,
+		UserAgent:          "vidra-operator",
+		Observer:           c.opts.RequestObserver,
+		CABundle:           c.opts.CABundle,
+	}
+	if cfg.QueryName == "" {
+		cfg.QueryName = c.opts.QueryName
+	}
+	if ref := src.CABundleSecretRef; ref != nil {
+		key := ref.Key
+		if key == "" {
+			key = "ca.crt"
+		}
+		s, err := c.secret(ref.Name)
+		if err != nil {
+			return cfg, fmt.Errorf("CA bundle: %w", err)
+		}
+		if len(s.Data[key]) == 0 {
+			return cfg, fmt.Errorf("CA bundle: Secret %s/%s has no key %q", c.opts.Namespace, ref.Name, key)
+		}
+		cfg.CABundle = append(append([]byte{}, cfg.CABundle...), s.Data[key]...)
+	}
+	if ref := src.CredentialsSecretRef; ref != nil {
+		s, err := c.secret(ref.Name)
+		if err != nil {
+			return cfg, fmt.Errorf("credentials: %w", err)
+		}
+		return withCredentials(cfg, s, fmt.Sprintf("Secret %s/%s", c.opts.Namespace, ref.Name))
+	}
+	// The earlier operator's scheme: a Secret labelled with Infrahub's host,
+	// here only in the operator's namespace and only on an exact match.
+	if c.secrets == nil {
+		return cfg, nil
+	}
+	host := hostOf(src.InfrahubAPIURL)
+	secrets, err := c.secrets.List(labels.SelectorFromSet(labels.Set{LegacyCredentialsLabel: cluster.LabelValueForHost(host)}))
+	if err != nil || host == "" {
+		return cfg, nil
+	}
+	sort.Slice(secrets, func(i, j int) bool {
+		ti, tj := secrets[i].CreationTimestamp, secrets[j].CreationTimestamp
+		if !ti.Equal(&tj) {
+			return tj.Before(&ti)
+		}
+		return secrets[i].Name < secrets[j].Name
+	})
+	for _, s := range secrets {
+		if len(s.Data["username"]) > 0 && len(s.Data["password"]) > 0 {
+			return withCredentials(cfg, s, fmt.Sprintf("Secret %s/%s", c.opts.Namespace, s.Name))
+		}
+	}
+	return cfg, nil
+}
+
+func (c *Controller) secret(name string) (*corev1.Secret, error) {
+	if c.secrets == nil {
+		return nil, fmt.Errorf("Secret %s: the operator reads no Secrets", name)
+	}
+	s, err := c.secrets.Get(name)
+	if apierrors.IsNotFound(err) {
+		return nil, fmt.Errorf("Secret %s/%s not found", c.opts.Namespace, name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read Secret %s/%s: %w", c.opts.Namespace, name, err)
+	}
+	return s, nil
+}
+
+// withCredentials reads "token", or "username" and "password", from a
+// Secret. Values are trimmed, as the earlier operator did; they never appear
+// in errors.
+func withCredentials(cfg infrahub.Config, s *corev1.Secret, where string) (infrahub.Config, error) {
+	if token := strings.TrimSpace(string(s.Data["token"])); token != "" {
+		cfg.APIToken = token
+		return cfg, nil
+	}
+	user, pass := strings.TrimSpace(string(s.Data["username"])), strings.TrimSpace(string(s.Data["password"]))
+	if user == "" || pass == "" {
+		return cfg, fmt.Errorf("%s holds neither %q nor both %q and %q", where, "token", "username", "password")
+	}
+	cfg.Username, cfg.Password = user, pass
+	return cfg, nil
+}
+
+func hostOf(raw string) string {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil {
+		return ""
+	}
+	return strings.ToLower(u.Hostname())
+}

@@ -1,0 +1,74 @@
+// Package workloop is the worker loop shared by Vidra's controllers: take a
+// key, sync it, and requeue it with backoff on error or after the interval
+// the sync asked for.
+package workloop
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+)
+
+// SyncFunc reconciles one key. A non-nil error requeues with backoff; else a
+// positive requeueAfter requeues after that long.
+type SyncFunc func(ctx context.Context, key string) (requeueAfter time.Duration, err error)
+
+// NewQueue returns a named, typed rate-limited queue: per-key exponential
+// backoff from base to max, so a failing object backs off without slowing
+// the others. The name makes its workqueue metrics appear.
+func NewQueue(name string, base, max time.Duration) workqueue.TypedRateLimitingInterface[string] {
+	return workqueue.NewTypedRateLimitingQueueWithConfig(
+		workqueue.NewTypedItemExponentialFailureRateLimiter[string](base, max),
+		workqueue.TypedRateLimitingQueueConfig[string]{Name: name},
+	)
+}
+
+// ProcessNextWorkItem takes one key off the queue and syncs it. It returns
+// false when the queue is shutting down.
+func ProcessNextWorkItem(ctx context.Context, queue workqueue.TypedRateLimitingInterface[string], sync SyncFunc) bool {
+	key, shutdown := queue.Get()
+	if shutdown {
+		return false
+	}
+	defer queue.Done(key)
+
+	requeueAfter, err := sync(ctx, key)
+	switch {
+	case err != nil:
+		queue.AddRateLimited(key)
+		utilruntime.HandleErrorWithContext(ctx, err, "Sync failed, requeuing with backoff", "key", key)
+	case requeueAfter > 0:
+		queue.Forget(key)
+		queue.AddAfter(key, requeueAfter)
+	default:
+		queue.Forget(key)
+	}
+	return true
+}
+
+// Jitter spreads periodic requeues of many objects over ±10% of the interval
+// so they do not all fire together.
+func Jitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return d
+	}
+	spread := int64(d) / 5
+	if spread <= 0 {
+		return d
+	}
+	return d - time.Duration(spread/2) + time.Duration(rand.Int64N(spread))
+}
+
+// Recover turns a panic in a sync into an error so one bad object cannot
+// kill a worker.
+func Recover(ctx context.Context, key string, err *error) {
+	if r := recover(); r != nil {
+		klog.FromContext(ctx).Error(nil, "Sync panicked", "key", key, "panic", r)
+		*err = fmt.Errorf("sync %s panicked: %v", key, r)
+	}
+}
