@@ -10,7 +10,10 @@ while IFS= read -r file; do
   while IFS= read -r target; do
     found=$((found + 1))
     echo "fuzz ${pkg} ${target} (${fuzztime})"
-    go test -run '^$' -fuzz "^${target}\$" -fuzztime "${fuzztime}" "${pkg}" >/dev/null
+    if ! out="$(go test -run '^$' -fuzz "^${target}\$" -fuzztime "${fuzztime}" "${pkg}" 2>&1)"; then
+      echo "${out}" >&2
+      exit 1
+    fi
   done < <(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(f \*testing\.F).*/\1/p' "${file}")
 done < <(git ls-files --cached --others --exclude-standard '*_test.go')
 echo "fuzzed ${found} targets"

@@ -88,7 +88,10 @@ func (c *Controller) applyOne(ctx context.Context, target *cluster.Target, vr *v
 	newOwners := withOwner(owners, vr.Name)
 	markOwned(obj, newOwners, contentHash)
 
-	if live != nil && sameOwners(owners, newOwners) && manifest.Equivalent(obj, live) {
+	// Equivalent cannot see a field the manifest dropped; the content hash
+	// can, and then the apply removes it.
+	if live != nil && sameOwners(owners, newOwners) &&
+		live.GetAnnotations()[v1alpha1.AnnotationContentHash] == contentHash && manifest.Equivalent(obj, live) {
 		return live, resultUnchanged, nil
 	}
 	if live != nil && !sameOwners(owners, newOwners) {

@@ -41,6 +41,10 @@ const (
 	ReasonWaitingForCRD      = "WaitingForCRD"
 )
 
+// maxManifestBytes bounds what is parsed: etcd cannot store a larger
+// VidraResource anyway.
+const maxManifestBytes = 2 << 20
+
 var crdGroupKind = schema.GroupKind{Group: "apiextensions.k8s.io", Kind: "CustomResourceDefinition"}
 
 // desired is one object of the manifest on its way to the cluster.
@@ -92,7 +96,7 @@ func (c *Controller) sync(ctx context.Context, vr *v1alpha1.VidraResource) (time
 		return 0, c.writeStatus(ctx, vr, conditions.Result{Reason: ReasonSuspended, Message: "Suspended: objects are neither applied nor pruned"}, nil, requested)
 	}
 
-	docs, err := manifest.Parse([]byte(vr.Spec.Manifest))
+	docs, err := manifest.ParseWithOptions([]byte(vr.Spec.Manifest), manifest.ParseOptions{MaxBytes: maxManifestBytes})
 	if err != nil {
 		c.event(vr, corev1.EventTypeWarning, ReasonInvalidManifest, "Parse", "Manifest is invalid: %s", err)
 		return 0, c.writeStatus(ctx, vr, conditions.Result{Stalled: true, Reason: ReasonInvalidManifest, Message: "Invalid manifest: " + err.Error()}, nil, requested)
@@ -204,6 +208,11 @@ func (c *Controller) resolve(ctx context.Context, target *cluster.Target, vr *v1
 	objs := make([]*desired, 0, len(docs))
 	for _, d := range docs {
 		obj := d.Object.DeepCopy()
+		// Fields copied from `kubectl get -o yaml` belong to the server; a
+		// resourceVersion would even turn the apply into a precondition.
+		for _, f := range []string{"resourceVersion", "uid", "creationTimestamp", "generation", "managedFields", "selfLink"} {
+			unstructured.RemoveNestedField(obj.Object, "metadata", f)
+		}
 		gvk := obj.GroupVersionKind()
 		want := &desired{doc: d, obj: obj, gvk: gvk}
 		mapping, err := target.Mapper.Mapping(ctx, gvk)
