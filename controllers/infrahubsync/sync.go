@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -17,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/klog/v2"
 
@@ -67,10 +69,9 @@ func (c *Controller) sync(ctx context.Context, sync *v1alpha1.InfrahubSync) (tim
 	if sync.Spec.Suspend {
 		// Suspension reaches the VidraResources too, so they stop applying.
 		for _, vr := range owned {
-			if !vr.Spec.Suspend {
-				vr = vr.DeepCopy()
-				vr.Spec.Suspend = true
-				if _, err := c.client.InfrahubV1alpha1().VidraResources().Update(ctx, vr, metav1.UpdateOptions{FieldManager: v1alpha1.FieldManager}); err != nil {
+			if !vr.Spec.Suspend && vr.DeletionTimestamp == nil {
+				if _, err := c.client.InfrahubV1alpha1().VidraResources().Patch(ctx, vr.Name, types.MergePatchType,
+					[]byte(`{"spec":{"suspend":true}}`), metav1.PatchOptions{FieldManager: v1alpha1.FieldManager}); err != nil {
 					return 0, fmt.Errorf("suspend VidraResource %s: %w", vr.Name, err)
 				}
 			}
@@ -84,7 +85,14 @@ func (c *Controller) sync(ctx context.Context, sync *v1alpha1.InfrahubSync) (tim
 		_ = c.writeStatus(ctx, sync, nil, conditions.Result{Stalled: true, Reason: ReasonCredentials, Message: err.Error()}, requested, false)
 		return 0, err
 	}
-	listOpts := infrahub.ListOptions{Name: sync.Spec.Source.ArtifactName, Branch: branchOf(sync), At: sync.Spec.Source.TargetDate}
+	// A relative targetDate is pinned once per pass, so the listing and the
+	// downloads read the same instant.
+	listOpts, err := infrahub.ListOptions{Name: sync.Spec.Source.ArtifactName, Branch: branchOf(sync), At: sync.Spec.Source.TargetDate}.Resolve(c.clock.Now())
+	if err != nil {
+		msg := fmt.Sprintf("spec.source.targetDate %q is not a time Infrahub accepts: %v", sync.Spec.Source.TargetDate, err)
+		c.warnOnce(sync, ReasonBadRequest, msg)
+		return 0, c.writeStatus(ctx, sync, nil, conditions.Result{Stalled: true, Reason: ReasonBadRequest, Message: msg}, requested, false)
+	}
 
 	artifacts, polled, err := c.list(ctx, sync, cfg, listOpts, requested)
 	if err != nil {
@@ -258,6 +266,11 @@ func dedupe(in []infrahub.Artifact) []infrahub.Artifact {
 // from what the VidraResource holds.
 func (c *Controller) ensureResource(ctx context.Context, sync *v1alpha1.InfrahubSync, a infrahub.Artifact, name string,
 	existing *v1alpha1.VidraResource, opts infrahub.ListOptions, source *Source, cfg infrahub.Config) (bool, error) {
+	if existing != nil && existing.DeletionTimestamp != nil {
+		// On its way out (e.g. the artifact came back while it was being
+		// cleaned up); it is written again once it is gone.
+		return false, nil
+	}
 	if existing == nil {
 		if other, err := c.vrs.Get(name); err == nil {
 			// Same name, another owner: most likely the leftover of a sync
@@ -291,34 +304,29 @@ func (c *Controller) ensureResource(ctx context.Context, sync *v1alpha1.Infrahub
 		want.Manifest = string(content)
 	}
 
-	vrs := c.client.InfrahubV1alpha1().VidraResources()
-	if existing == nil {
-		vr := &v1alpha1.VidraResource{
-			ObjectMeta: metav1.ObjectMeta{
-				Name:            name,
-				Labels:          resourceLabels(sync, a),
-				OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(sync, v1alpha1.SchemeGroupVersion.WithKind("InfrahubSync"))},
-				// Set at creation so the objects are cleaned up even if the
-				// VidraResource is deleted before its first reconcile.
-				Finalizers: []string{v1alpha1.VidraResourceFinalizer},
-			},
-			Spec: want,
-		}
-		if _, err := vrs.Create(ctx, vr, metav1.CreateOptions{FieldManager: v1alpha1.FieldManager}); err != nil {
-			return false, fmt.Errorf("create VidraResource %s for %s: %v", name, artifactLabel(a), err)
-		}
-		return true, nil
+	// Server-side apply: create or update in one call, with no
+	// resourceVersion to conflict with the status writes of the
+	// VidraResource controller. Fields the sync stops setting go away.
+	patch, err := json.Marshal(map[string]any{
+		"apiVersion": v1alpha1.SchemeGroupVersion.String(),
+		"kind":       "VidraResource",
+		"metadata": map[string]any{
+			"name":            name,
+			"labels":          resourceLabels(sync, a),
+			"ownerReferences": []metav1.OwnerReference{*metav1.NewControllerRef(sync, v1alpha1.SchemeGroupVersion.WithKind("InfrahubSync"))},
+			// Set at creation so the objects are cleaned up even if the
+			// VidraResource is deleted before its first reconcile.
+			"finalizers": []string{v1alpha1.VidraResourceFinalizer},
+		},
+		"spec": want,
+	})
+	if err != nil {
+		return false, fmt.Errorf("encode VidraResource %s: %w", name, err)
 	}
-	vr := existing.DeepCopy()
-	vr.Spec = want
-	if vr.Labels == nil {
-		vr.Labels = map[string]string{}
-	}
-	for k, v := range resourceLabels(sync, a) {
-		vr.Labels[k] = v
-	}
-	if _, err := vrs.Update(ctx, vr, metav1.UpdateOptions{FieldManager: v1alpha1.FieldManager}); err != nil {
-		return false, fmt.Errorf("update VidraResource %s for %s: %v", name, artifactLabel(a), err)
+	force := true
+	if _, err := c.client.InfrahubV1alpha1().VidraResources().Patch(ctx, name, types.ApplyPatchType, patch,
+		metav1.PatchOptions{FieldManager: v1alpha1.FieldManager, Force: &force}); err != nil {
+		return false, fmt.Errorf("write VidraResource %s for %s: %v", name, artifactLabel(a), err)
 	}
 	return true, nil
 }

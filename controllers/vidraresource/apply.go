@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/util/retry"
 
 	v1alpha1 "github.com/vidra-operator/vidra/apis/infrahub/v1alpha1"
 	"github.com/vidra-operator/vidra/controllers/cluster"
@@ -189,6 +190,19 @@ func (c *Controller) release(ctx context.Context, target *cluster.Target, owner 
 		return "", err
 	}
 	client := resourceClient(target.Client, gvr, e.Namespace)
+	// The writes below are conditional on the version read; when the object
+	// changed in between (another owner joined, a controller wrote), read
+	// it again and decide again.
+	var result string
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		var err error
+		result, err = c.releaseOnce(ctx, client, owner, e, remove)
+		return err
+	})
+	return result, err
+}
+
+func (c *Controller) releaseOnce(ctx context.Context, client dynamic.ResourceInterface, owner string, e v1alpha1.ManagedResource, remove bool) (string, error) {
 	live, err := client.Get(ctx, e.Name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return resultPruned, nil
@@ -210,6 +224,9 @@ func (c *Controller) release(ctx context.Context, target *cluster.Target, owner 
 			return "", err
 		}
 		if _, err := client.Patch(ctx, e.Name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: v1alpha1.FieldManager}); err != nil && !apierrors.IsNotFound(err) {
+			if apierrors.IsConflict(err) {
+				return "", err
+			}
 			return "", fmt.Errorf("remove owner: %w", err)
 		}
 		return resultReleased, nil
@@ -221,6 +238,9 @@ func (c *Controller) release(ctx context.Context, target *cluster.Target, owner 
 		PropagationPolicy: &policy,
 	})
 	if err != nil && !apierrors.IsNotFound(err) {
+		if apierrors.IsConflict(err) {
+			return "", err
+		}
 		return "", fmt.Errorf("delete: %w", err)
 	}
 	return resultPruned, nil

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/klog/v2"
 
@@ -48,7 +49,7 @@ func (c *Controller) finalize(ctx context.Context, vr *v1alpha1.VidraResource) (
 		}
 	}
 	vr.Finalizers = finalizers
-	if _, err := c.client.InfrahubV1alpha1().VidraResources().Update(ctx, vr, metav1.UpdateOptions{FieldManager: v1alpha1.FieldManager}); err != nil {
+	if _, err := c.client.InfrahubV1alpha1().VidraResources().Update(ctx, vr, metav1.UpdateOptions{FieldManager: v1alpha1.FieldManager}); err != nil && !apierrors.IsNotFound(err) {
 		return 0, fmt.Errorf("remove finalizer from %s: %w", vr.Name, err)
 	}
 	c.forget(vr.Name)

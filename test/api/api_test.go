@@ -174,8 +174,12 @@ func TestInformerAndListerSeeObjects(t *testing.T) {
 	syncInformer := factory.Infrahub().V1alpha1().InfrahubSyncs()
 	vrInformer := factory.Infrahub().V1alpha1().VidraResources()
 	syncLister, vrLister := syncInformer.Lister(), vrInformer.Lister()
-	factory.Start(ctx.Done())
-	t.Cleanup(factory.Shutdown)
+	stop := make(chan struct{})
+	factory.Start(stop)
+	t.Cleanup(func() {
+		close(stop)
+		factory.Shutdown()
+	})
 	assert.Assert(t, cache.WaitForCacheSync(ctx.Done(), syncInformer.Informer().HasSynced, vrInformer.Informer().HasSynced))
 
 	_, err := vc.InfrahubV1alpha1().InfrahubSyncs().Create(ctx, newSync("informer-sync"), metav1.CreateOptions{})

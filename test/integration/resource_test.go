@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
 
 	v1alpha1 "github.com/vidra-operator/vidra/apis/infrahub/v1alpha1"
 	"github.com/vidra-operator/vidra/controllers/vidraresource"
@@ -203,10 +204,16 @@ func TestDriftRepairInEventMode(t *testing.T) {
 	// Status-only changes made by others cause no write from Vidra.
 	vr, err := e.vidra.InfrahubV1alpha1().VidraResources().Get(e.ctx, "drift", metav1.GetOptions{})
 	assert.NilError(t, err)
-	dep, err := e.kube.AppsV1().Deployments("drift-ns").Get(e.ctx, "drifty", metav1.GetOptions{})
-	assert.NilError(t, err)
-	dep.Status.ObservedGeneration = dep.Generation
-	_, err = e.kube.AppsV1().Deployments("drift-ns").UpdateStatus(e.ctx, dep, metav1.UpdateOptions{})
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		dep, err := e.kube.AppsV1().Deployments("drift-ns").Get(e.ctx, "drifty", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		dep.Status.ObservedGeneration = dep.Generation
+		dep.Status.Replicas = 2
+		_, err = e.kube.AppsV1().Deployments("drift-ns").UpdateStatus(e.ctx, dep, metav1.UpdateOptions{})
+		return err
+	})
 	assert.NilError(t, err)
 	e.op.Resources.Enqueue("drift")
 	e.waitResourceReason("drift", vidraresource.ReasonApplied)
@@ -337,7 +344,7 @@ func TestInvalidManifestKeepsObjects(t *testing.T) {
 	e.waitResourceReason("bad", vidraresource.ReasonApplied)
 	e.setManifest("bad", configMap("default", "keep-me", map[string]string{"a": "b"})+"---\n# only a comment\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {}\n")
 	vr := e.waitResourceReason("bad", vidraresource.ReasonInvalidManifest)
-	assert.Assert(t, is.Contains(vr.Status.LastError, "document 3"))
+	assert.Assert(t, is.Contains(vr.Status.LastError, "document 2 (line 11): metadata.name is missing"))
 	e.waitExists(gvrConfigMap, "default", "keep-me")
 
 	// Namespaced objects without a namespace get the destination's, and

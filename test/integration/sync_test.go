@@ -170,7 +170,6 @@ func TestInfrahubFailuresDeleteNothing(t *testing.T) {
 	e.waitGone(gvrDeployment, "fail-safe", "safe")
 }
 
-
 // Artifacts that are not Ready keep what was applied last.
 func TestArtifactNotReadyKeepsLastApplied(t *testing.T) {
 	e := newEnv(t)

@@ -153,9 +153,11 @@ type InfrahubSource struct {
 	// "2026-08-20T10:00:00.5+02:00", naive times are UTC), a date
 	// ("2026-08-20", noon UTC), or an offset into the past made of numbers
 	// with s, m or h units ("2h", "now-2h", "1h30m"; days are not supported).
+	// This is a subset of what Infrahub parses; the operator checks the value
+	// again with Infrahub's own rules and reports a bad one in the conditions.
 	// +optional
 	// +kubebuilder:validation:MaxLength=64
-	// +kubebuilder:validation:Pattern=`^([0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])(T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?)?|.*[0-9]+[smh].*)$`
+	// +kubebuilder:validation:Pattern=`^([1-9][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])(T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?)?|([A-Za-z]+)?[-+]?([0-9]{1,6}(seconds|second|sec|s|minutes|minute|min|m|hours|hour|h))+)$`
 	TargetDate string `json:"targetDate,omitempty"`
 
 	// artefactName is the name shared by the CoreArtifacts to sync: the

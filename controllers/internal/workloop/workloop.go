@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
@@ -39,6 +40,11 @@ func ProcessNextWorkItem(ctx context.Context, queue workqueue.TypedRateLimitingI
 
 	requeueAfter, err := sync(ctx, key)
 	switch {
+	case err != nil && apierrors.IsConflict(err):
+		// Someone wrote the object since the cache saw it: routine, retry
+		// once the cache caught up.
+		queue.AddRateLimited(key)
+		klog.FromContext(ctx).V(4).Info("Write conflict, requeuing", "key", key, "err", err)
 	case err != nil:
 		queue.AddRateLimited(key)
 		utilruntime.HandleErrorWithContext(ctx, err, "Sync failed, requeuing with backoff", "key", key)

@@ -34,6 +34,8 @@ type InfrahubSourceApplyConfiguration struct {
 	// "2026-08-20T10:00:00.5+02:00", naive times are UTC), a date
 	// ("2026-08-20", noon UTC), or an offset into the past made of numbers
 	// with s, m or h units ("2h", "now-2h", "1h30m"; days are not supported).
+	// This is a subset of what Infrahub parses; the operator checks the value
+	// again with Infrahub's own rules and reports a bad one in the conditions.
 	TargetDate *string `json:"targetDate,omitempty"`
 	// artefactName is the name shared by the CoreArtifacts to sync: the
 	// artifact_name of an Infrahub artifact definition, e.g. "Webserver_Manifest".

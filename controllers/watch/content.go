@@ -1,0 +1,120 @@
+package watch
+
+import (
+	"reflect"
+	"slices"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	v1alpha1 "github.com/vidra-operator/vidra/apis/infrahub/v1alpha1"
+)
+
+// lastAppliedAnnotation is kubectl's client-side apply record: a full copy
+// of the object, often the largest thing in it, and never read by Vidra.
+const lastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
+
+// StripTransform is the default Options.Transform. It drops
+// metadata.managedFields and the kubectl last-applied annotation, which
+// together are often more than half of a cached object. It mutates in place,
+// which client-go allows since the informer owns the object at that point,
+// and is idempotent. Anything that is not an *unstructured.Unstructured
+// (tombstones) passes through untouched.
+func StripTransform(obj any) (any, error) {
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok || u == nil {
+		return obj, nil
+	}
+	meta, ok := u.Object["metadata"].(map[string]any)
+	if !ok {
+		return obj, nil
+	}
+	delete(meta, "managedFields")
+	if ann, ok := meta["annotations"].(map[string]any); ok {
+		delete(ann, lastAppliedAnnotation)
+		if len(ann) == 0 {
+			delete(meta, "annotations")
+		}
+	}
+	return u, nil
+}
+
+// ignoredTop and ignoredMetadata are the fields that change without the
+// object's content changing: status, and what the API server bumps on every
+// write, status writes included. Reacting to them would make every reconcile
+// trigger the next.
+var (
+	ignoredTop      = map[string]bool{"status": true}
+	ignoredMetadata = map[string]bool{
+		"managedFields":   true,
+		"resourceVersion": true,
+		"generation":      true,
+	}
+)
+
+// contentChanged reports whether newObj differs from oldObj in anything but
+// status, metadata.managedFields, metadata.resourceVersion and
+// metadata.generation.
+func contentChanged(oldObj, newObj *unstructured.Unstructured) bool {
+	return mapsDiffer(oldObj.Object, newObj.Object, ignoredTop, true)
+}
+
+// mapsDiffer compares two JSON objects key by key, skipping the keys in skip.
+// At the top level (top) metadata is compared with ignoredMetadata skipped.
+// It copies neither object, since it runs for every update event.
+func mapsDiffer(a, b map[string]any, skip map[string]bool, top bool) bool {
+	for k, bv := range b {
+		if skip[k] {
+			continue
+		}
+		av, ok := a[k]
+		if !ok {
+			return true
+		}
+		if top && k == "metadata" {
+			am, aok := av.(map[string]any)
+			bm, bok := bv.(map[string]any)
+			if aok && bok {
+				if mapsDiffer(am, bm, ignoredMetadata, false) {
+					return true
+				}
+				continue
+			}
+		}
+		if !reflect.DeepEqual(av, bv) {
+			return true
+		}
+	}
+	for k := range a {
+		if skip[k] {
+			continue
+		}
+		if _, ok := b[k]; !ok {
+			return true
+		}
+	}
+	return false
+}
+
+// ownersOf returns the union of the owner names in AnnotationOwnedBy of the
+// given objects, sorted and without duplicates. Nil objects are skipped.
+func ownersOf(objs ...*unstructured.Unstructured) []string {
+	var owners []string
+	for _, o := range objs {
+		if o == nil {
+			continue
+		}
+		// NestedString reads in place; GetAnnotations would copy the map.
+		v, ok, _ := unstructured.NestedString(o.Object, "metadata", "annotations", v1alpha1.AnnotationOwnedBy)
+		if !ok {
+			continue
+		}
+		for name := range strings.SplitSeq(v, ",") {
+			if name = strings.TrimSpace(name); name != "" {
+				owners = append(owners, name)
+			}
+		}
+	}
+	slices.Sort(owners)
+	return slices.Compact(owners)
+}

@@ -1,0 +1,172 @@
+package watch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
+)
+
+// monitor is one resource type's informer and the owners that need it.
+type monitor struct {
+	gvr      schema.GroupVersionResource
+	owners   map[string]struct{} // guarded by Manager.mu
+	factory  dynamicinformer.DynamicSharedInformerFactory
+	informer cache.SharedIndexInformer
+	stopCh   chan struct{}
+	// stopped silences the handlers as soon as the monitor is dropped, so
+	// an informer still winding down reports nothing more.
+	stopped  atomic.Bool
+	onChange func([]string, schema.GroupVersionResource, string, string)
+	logger   klog.Logger
+
+	errMu      sync.Mutex
+	lastErr    error
+	lastErrAt  time.Time
+	lastLogged time.Time
+	suppressed int
+}
+
+// startMonitor creates gvr's informer and starts it without waiting for it
+// to sync. m.mu is held.
+func (m *Manager) startMonitor(gvr schema.GroupVersionResource) (*monitor, error) {
+	// A factory per type, rather than one per manager, because a factory
+	// can only be shut down as a whole.
+	factory := dynamicinformer.NewFilteredDynamicSharedInformerFactory(m.client, 0, metav1.NamespaceAll, m.tweak)
+	mon := &monitor{
+		gvr:      gvr,
+		owners:   map[string]struct{}{},
+		factory:  factory,
+		informer: factory.ForResource(gvr).Informer(),
+		stopCh:   make(chan struct{}),
+		onChange: m.onChange,
+		logger:   m.logger.WithValues("resource", gvr.String()),
+	}
+	if err := mon.informer.SetTransform(m.transform); err != nil {
+		return nil, fmt.Errorf("set transform for %s: %w", gvr, err)
+	}
+	if err := mon.informer.SetWatchErrorHandlerWithContext(mon.watchError); err != nil {
+		return nil, fmt.Errorf("set watch error handler for %s: %w", gvr, err)
+	}
+	if _, err := mon.informer.AddEventHandler(cache.ResourceEventHandlerDetailedFuncs{
+		AddFunc:    mon.onAdd,
+		UpdateFunc: mon.onUpdate,
+		DeleteFunc: mon.onDelete,
+	}); err != nil {
+		return nil, fmt.Errorf("add event handler for %s: %w", gvr, err)
+	}
+	factory.Start(mon.stopCh)
+	return mon, nil
+}
+
+// stop closes the informer's stop channel and shuts the factory down in the
+// background, counted in wg. Shutdown waits for the event handlers, so doing
+// it inline could block a reconcile behind a slow OnChange.
+func (mon *monitor) stop(wg *sync.WaitGroup) {
+	if mon.stopped.Swap(true) {
+		return
+	}
+	close(mon.stopCh)
+	wg.Go(mon.factory.Shutdown)
+}
+
+func (mon *monitor) onAdd(obj any, isInInitialList bool) {
+	// The initial list is what the owners just applied or will reconcile
+	// anyway; reporting it would stampede every owner at once.
+	if isInInitialList {
+		return
+	}
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok {
+		return
+	}
+	mon.notify(ownersOf(u), u.GetNamespace(), u.GetName())
+}
+
+func (mon *monitor) onUpdate(oldObj, newObj any) {
+	o, ok1 := oldObj.(*unstructured.Unstructured)
+	n, ok2 := newObj.(*unstructured.Unstructured)
+	if !ok1 || !ok2 || !contentChanged(o, n) {
+		return
+	}
+	mon.notify(ownersOf(o, n), n.GetNamespace(), n.GetName())
+}
+
+func (mon *monitor) onDelete(obj any) {
+	if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		// The deletion was missed during a watch gap; Obj is the last state
+		// the cache knew, and the key names it even if Obj is unusable.
+		if u, ok := tomb.Obj.(*unstructured.Unstructured); ok && u != nil {
+			mon.notify(ownersOf(u), u.GetNamespace(), u.GetName())
+			return
+		}
+		ns, name, err := cache.SplitMetaNamespaceKey(tomb.Key)
+		if err != nil {
+			mon.logger.Error(err, "Dropping deletion with an unparsable key", "key", tomb.Key)
+			return
+		}
+		mon.notify(nil, ns, name)
+		return
+	}
+	if u, ok := obj.(*unstructured.Unstructured); ok {
+		mon.notify(ownersOf(u), u.GetNamespace(), u.GetName())
+	}
+}
+
+func (mon *monitor) notify(owners []string, namespace, name string) {
+	if mon.onChange == nil || mon.stopped.Load() {
+		return
+	}
+	mon.onChange(owners, mon.gvr, namespace, name)
+}
+
+// watchError replaces client-go's default handler, which logs every failed
+// relist. A resource type whose CRD was deleted fails until its owners drop
+// it; logging that at most once a minute keeps the log readable while the
+// reflector keeps retrying with backoff.
+func (mon *monitor) watchError(_ context.Context, _ *cache.Reflector, err error) {
+	switch {
+	case errors.Is(err, io.EOF), apierrors.IsResourceExpired(err), apierrors.IsGone(err):
+		// Routine: the watch ended or its resourceVersion expired; the
+		// reflector relists.
+		return
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		mon.logger.V(1).Info("Watch closed with unexpected EOF", "err", err)
+		return
+	}
+
+	now := time.Now()
+	mon.errMu.Lock()
+	mon.lastErr, mon.lastErrAt = err, now
+	if !mon.lastLogged.IsZero() && now.Sub(mon.lastLogged) < errorLogInterval {
+		mon.suppressed++
+		mon.errMu.Unlock()
+		return
+	}
+	suppressed := mon.suppressed
+	mon.lastLogged, mon.suppressed = now, 0
+	mon.errMu.Unlock()
+
+	msg := "Listing or watching managed objects failed"
+	if apierrors.IsNotFound(err) {
+		msg = "Listing or watching managed objects failed; the resource type is not served, was its CRD deleted?"
+	}
+	mon.logger.Error(err, msg, "suppressedSinceLastLog", suppressed)
+}
+
+func (mon *monitor) lastError() (error, time.Time) {
+	mon.errMu.Lock()
+	defer mon.errMu.Unlock()
+	return mon.lastErr, mon.lastErrAt
+}
