@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	gosync "sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -55,6 +56,9 @@ const (
 )
 
 var everything = labels.Everything()
+
+// artifactParallelism bounds the downloads and writes of one sync pass.
+const artifactParallelism = 8
 
 // sync polls Infrahub when due, writes one VidraResource per Ready artifact
 // whose checksum changed, removes those whose artifact is gone, and reports.
@@ -118,31 +122,46 @@ func (c *Controller) sync(ctx context.Context, sync *v1alpha1.InfrahubSync) (tim
 		problems []string
 		notReady []string
 		retry    bool
-		source   Source
 	)
 	table := make([]v1alpha1.ArtifactStatus, 0, len(artifacts))
 	present := map[string]bool{}
-	for _, a := range artifacts {
+	// Downloads and writes of different artifacts are independent: run a
+	// few at once so a large definition does not converge one by one.
+	type outcome struct {
+		wrote bool
+		err   error
+	}
+	results := make([]outcome, len(artifacts))
+	sem := make(chan struct{}, artifactParallelism)
+	var wg gosync.WaitGroup
+	for i, a := range artifacts {
 		present[a.ID] = true
-		name := ResourceName(sync.Name, a.ID)
-		row := v1alpha1.ArtifactStatus{ID: a.ID, Name: a.Name, Target: a.TargetLabel, Status: a.Status, Checksum: a.Checksum, StorageID: a.StorageID}
-		existing := byArtifact[a.ID]
-		if existing != nil {
-			row.VidraResource = existing.Name
-		}
 		if !a.Ready() {
-			notReady = append(notReady, fmt.Sprintf("%s is %s", artifactLabel(a), orUnknown(a.Status)))
-			table = append(table, row)
 			continue
 		}
-		wrote, err := c.ensureResource(ctx, sync, a, name, existing, listOpts, &source, cfg)
-		if err != nil {
-			problems = append(problems, err.Error())
-			retry = true
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			wrote, err := c.ensureResource(ctx, sync, a, ResourceName(sync.Name, a.ID), byArtifact[a.ID], listOpts, cfg)
+			results[i] = outcome{wrote, err}
+		}()
+	}
+	wg.Wait()
+	for i, a := range artifacts {
+		row := v1alpha1.ArtifactStatus{ID: a.ID, Name: a.Name, Target: a.TargetLabel, Status: a.Status, Checksum: a.Checksum, StorageID: a.StorageID}
+		if existing := byArtifact[a.ID]; existing != nil {
+			row.VidraResource = existing.Name
 		}
-		if wrote {
+		switch {
+		case !a.Ready():
+			notReady = append(notReady, fmt.Sprintf("%s is %s", artifactLabel(a), orUnknown(a.Status)))
+		case results[i].err != nil:
+			problems = append(problems, results[i].err.Error())
+			retry = true
+		case results[i].wrote:
 			changed++
-			row.VidraResource = name
+			row.VidraResource = ResourceName(sync.Name, a.ID)
 		}
 		table = append(table, row)
 	}
@@ -265,7 +284,7 @@ func dedupe(in []infrahub.Artifact) []infrahub.Artifact {
 // The content is downloaded only when the checksum or storage id differs
 // from what the VidraResource holds.
 func (c *Controller) ensureResource(ctx context.Context, sync *v1alpha1.InfrahubSync, a infrahub.Artifact, name string,
-	existing *v1alpha1.VidraResource, opts infrahub.ListOptions, source *Source, cfg infrahub.Config) (bool, error) {
+	existing *v1alpha1.VidraResource, opts infrahub.ListOptions, cfg infrahub.Config) (bool, error) {
 	if existing != nil && existing.DeletionTimestamp != nil {
 		// On its way out (e.g. the artifact came back while it was being
 		// cleaned up); it is written again once it is gone.
@@ -287,14 +306,11 @@ func (c *Controller) ensureResource(ctx context.Context, sync *v1alpha1.Infrahub
 			return false, nil
 		}
 	} else {
-		if *source == nil {
-			s, err := c.sources.Source(cfg)
-			if err != nil {
-				return false, err
-			}
-			*source = s
+		source, err := c.sources.Source(cfg)
+		if err != nil {
+			return false, err
 		}
-		content, err := (*source).FetchContent(ctx, a, opts)
+		content, err := source.FetchContent(ctx, a, opts)
 		if err != nil {
 			return false, fmt.Errorf("download %s: %v", artifactLabel(a), err)
 		}

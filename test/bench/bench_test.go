@@ -1,0 +1,403 @@
+// Package bench measures Vidra on a real control plane: cold convergence
+// against a bare server-side-apply loop, the cost of an idle resync, drift
+// repair latency and memory. Numbers are reported, never asserted on time:
+//
+//	go test -run '^$' -bench . -benchtime 1x -timeout 60m ./test/bench/
+package bench
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/yaml"
+
+	v1alpha1 "github.com/vidra-operator/vidra/apis/infrahub/v1alpha1"
+	"github.com/vidra-operator/vidra/controllers/metrics"
+	"github.com/vidra-operator/vidra/controllers/operator"
+	"github.com/vidra-operator/vidra/generated/clientset/versioned"
+	"github.com/vidra-operator/vidra/infrahub/infrahubtest"
+	"github.com/vidra-operator/vidra/test/controlplane"
+)
+
+var cp *controlplane.ControlPlane
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	// Plain `go test ./...` runs no benchmark here: start no control plane.
+	if f := flag.Lookup("test.bench"); f == nil || f.Value.String() == "" {
+		os.Exit(m.Run())
+	}
+	os.Exit(controlplane.RunMain(m, controlplane.Config{
+		Name:     "bench",
+		CRDPaths: []string{filepath.Join("..", "..", "manifests", "crds")},
+	}, &cp))
+}
+
+// parallelism is shared by the operator's VidraResource workers and the
+// bare apply loop, so the comparison is fair.
+const parallelism = 4
+
+var (
+	gvrDeployment = schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}
+	writeVerbs    = map[string]bool{"POST": true, "PUT": true, "PATCH": true, "DELETE": true}
+)
+
+// artifact renders the Flux benchmark's unit: a Deployment scaled to 0, a
+// ServiceAccount, a Service and an Ingress.
+func artifact(ns, name string) string {
+	return fmt.Sprintf(`apiVersion: apps/v1
+kind: Deployment
+metadata: {name: %[2]s, namespace: %[1]s}
+spec:
+  replicas: 0
+  selector: {matchLabels: {app: %[2]s}}
+  template:
+    metadata: {labels: {app: %[2]s}}
+    spec:
+      serviceAccountName: %[2]s
+      containers: [{name: app, image: "registry.example/app:1.0"}]
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: %[2]s, namespace: %[1]s}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: %[2]s, namespace: %[1]s}
+spec:
+  selector: {app: %[2]s}
+  ports: [{port: 80, targetPort: 8080}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: %[2]s, namespace: %[1]s}
+spec:
+  rules:
+  - host: %[2]s.example.internal
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: %[2]s, port: {number: 80}}}}
+`, ns, name)
+}
+
+// countingObserver counts reconciles, to know when a resync pass is done.
+type countingObserver struct {
+	metrics.Nop
+	syncs, resources atomic.Int64
+}
+
+func (o *countingObserver) ObserveReconcile(controller string, _ time.Duration, _ error) {
+	if controller == "infrahubsync" {
+		o.syncs.Add(1)
+	} else {
+		o.resources.Add(1)
+	}
+}
+
+type clients struct {
+	kube  kubernetes.Interface
+	vidra versioned.Interface
+	dyn   dynamic.Interface
+}
+
+func newClients(b *testing.B) clients {
+	cfg := cp.RESTConfig()
+	return clients{
+		kube:  kubernetes.NewForConfigOrDie(cfg),
+		vidra: versioned.NewForConfigOrDie(cfg),
+		dyn:   dynamic.NewForConfigOrDie(cfg),
+	}
+}
+
+func BenchmarkConvergence(b *testing.B) {
+	for _, n := range []int{100, 500, 1000} {
+		b.Run(fmt.Sprintf("artifacts=%d", n), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				runConvergence(b, n, i)
+			}
+		})
+	}
+}
+
+func runConvergence(b *testing.B, n, iter int) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	c := newClients(b)
+	ns := fmt.Sprintf("bench-%d-%d", n, iter)
+	floorNS := fmt.Sprintf("floor-%d-%d", n, iter)
+	for _, name := range []string{ns, floorNS} {
+		if _, err := c.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+
+	// The floor: a bare server-side apply loop over the same objects.
+	floor := applyLoop(ctx, b, c.dyn, floorNS, n)
+
+	fake := infrahubtest.NewServer()
+	defer fake.Close()
+	fake.AddUser("admin", "infrahub")
+	artifactName := fmt.Sprintf("Bench_%d_%d", n, iter)
+	for i := 0; i < n; i++ {
+		fake.SetArtifact("main", infrahubtest.ArtifactSpec{Name: artifactName, TargetLabel: fmt.Sprintf("app-%d", i), Content: []byte(artifact(ns, fmt.Sprintf("app-%d", i)))})
+	}
+	opNS := "vidra-" + ns
+	if _, err := c.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: opNS}}, metav1.CreateOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := c.kube.CoreV1().Secrets(opNS).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "creds"},
+		StringData: map[string]string{"username": "admin", "password": "infrahub"}}, metav1.CreateOptions{}); err != nil {
+		b.Fatal(err)
+	}
+
+	observer := &countingObserver{}
+	op, err := operator.New(operator.Config{
+		RESTConfig: cp.RESTConfig(), Namespace: opNS,
+		SyncWorkers: 2, ResourceWorkers: parallelism,
+		SyncInterval: time.Hour, ResourceInterval: time.Hour,
+		Metrics: observer,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = op.Run(runCtx) }()
+	defer func() { stop(); <-done }()
+	poll(ctx, b, "operator synced", time.Minute, op.HasSynced)
+
+	start := time.Now()
+	syncName := "bench-" + strconv.Itoa(n)
+	_, err = c.vidra.InfrahubV1alpha1().InfrahubSyncs().Create(ctx, &v1alpha1.InfrahubSync{
+		ObjectMeta: metav1.ObjectMeta{Name: syncName},
+		Spec: v1alpha1.InfrahubSyncSpec{
+			Source: v1alpha1.InfrahubSource{InfrahubAPIURL: fake.URL, ArtifactName: artifactName,
+				CredentialsSecretRef: &v1alpha1.LocalSecretReference{Name: "creds"}},
+			Destination: v1alpha1.Destination{ReconcileOnEvents: true},
+		},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	poll(ctx, b, "sync Ready", 15*time.Minute, func() bool {
+		s, err := c.vidra.InfrahubV1alpha1().InfrahubSyncs().Get(ctx, syncName, metav1.GetOptions{})
+		return err == nil && meta.IsStatusConditionTrue(s.Status.Conditions, v1alpha1.ConditionReady) && int(s.Status.ArtifactCount) == n
+	})
+	converge := time.Since(start)
+	b.ReportMetric(converge.Seconds(), "s/converge")
+	b.ReportMetric(floor.Seconds(), "s/floor")
+	b.ReportMetric(converge.Seconds()/floor.Seconds(), "x-floor")
+
+	// An idle resync: every sync polls, every VidraResource re-checks.
+	time.Sleep(2 * time.Second) // let the last status writes and events of convergence land before counting
+	fake.ResetCounts()
+	writesBefore := apiWrites(ctx, b, c)
+	syncsBefore, resourcesBefore := observer.syncs.Load(), observer.resources.Load()
+	op.Syncs.Trigger(syncName)
+	vrs, err := c.vidra.InfrahubV1alpha1().VidraResources().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, vr := range vrs.Items {
+		op.Resources.Enqueue(vr.Name)
+	}
+	poll(ctx, b, "idle resync done", 5*time.Minute, func() bool {
+		return observer.syncs.Load() > syncsBefore && observer.resources.Load() >= resourcesBefore+int64(len(vrs.Items))
+	})
+	writes := apiWrites(ctx, b, c)
+	idleWrites := 0
+	for k, v := range writes {
+		idleWrites += v - writesBefore[k]
+		if d := v - writesBefore[k]; d > 0 {
+			b.Logf("idle write: %s x%d", k, d)
+		}
+	}
+	counts := fake.Counts()
+	b.ReportMetric(float64(counts[infrahubtest.EndpointGraphQL]), "infrahub-lists/idle-resync")
+	b.ReportMetric(float64(counts[infrahubtest.EndpointStorage]+counts[infrahubtest.EndpointArtifact]), "downloads/idle-resync")
+	b.ReportMetric(float64(idleWrites), "api-writes/idle-resync")
+
+	// Drift repair: edit a Deployment by hand, time until it is back.
+	var lat []time.Duration
+	for i := 0; i < 20; i++ {
+		name := fmt.Sprintf("app-%d", i*n/20)
+		t0 := time.Now()
+		if _, err := c.dyn.Resource(gvrDeployment).Namespace(ns).Patch(ctx, name, types.MergePatchType,
+			[]byte(`{"spec":{"replicas":3}}`), metav1.PatchOptions{FieldManager: "kubectl-edit"}); err != nil {
+			b.Fatal(err)
+		}
+		pollFast(ctx, b, func() bool {
+			d, err := c.dyn.Resource(gvrDeployment).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+			r, _, _ := unstructured.NestedInt64(d.Object, "spec", "replicas")
+			return err == nil && r == 0
+		})
+		lat = append(lat, time.Since(t0))
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	b.ReportMetric(float64(lat[len(lat)/2].Milliseconds()), "ms/drift-p50")
+	b.ReportMetric(float64(lat[len(lat)*95/100].Milliseconds()), "ms/drift-p95")
+
+	rss := rssBytes()
+	b.ReportMetric(float64(rss)/(1<<20), "MiB-rss")
+	stats := op.Clusters.Local().Watches.Stats()
+	b.ReportMetric(float64(stats.Objects), "watched-objects")
+	b.Logf("N=%d converge=%v floor=%v idle: infrahub=%v writes=%d drift p50=%v p95=%v rss=%.1fMiB watched=%d",
+		n, converge, floor, counts, idleWrites, lat[len(lat)/2], lat[len(lat)*95/100], float64(rss)/(1<<20), stats.Objects)
+
+	// Clean up without waiting for 4N deletions through finalizers: orphan,
+	// then let namespace deletion remove the objects.
+	for _, vr := range vrs.Items {
+		_, _ = c.vidra.InfrahubV1alpha1().VidraResources().Patch(ctx, vr.Name, types.MergePatchType,
+			[]byte(`{"metadata":{"annotations":{"`+v1alpha1.AnnotationDeletionPolicy+`":"orphan"}}}`), metav1.PatchOptions{})
+	}
+	_ = c.vidra.InfrahubV1alpha1().InfrahubSyncs().Delete(ctx, syncName, metav1.DeleteOptions{})
+	poll(ctx, b, "VidraResources gone", 10*time.Minute, func() bool {
+		l, err := c.vidra.InfrahubV1alpha1().VidraResources().List(ctx, metav1.ListOptions{})
+		return err == nil && len(l.Items) == 0
+	})
+	for _, name := range []string{ns, floorNS, opNS} {
+		_ = c.kube.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{})
+	}
+}
+
+// applyLoop applies the n artifacts' objects with server-side apply from
+// `parallelism` workers and returns how long it took.
+func applyLoop(ctx context.Context, b *testing.B, dyn dynamic.Interface, ns string, n int) time.Duration {
+	type item struct {
+		gvr schema.GroupVersionResource
+		obj *unstructured.Unstructured
+	}
+	gvrs := map[string]schema.GroupVersionResource{
+		"Deployment":     gvrDeployment,
+		"ServiceAccount": {Version: "v1", Resource: "serviceaccounts"},
+		"Service":        {Version: "v1", Resource: "services"},
+		"Ingress":        {Group: "networking.k8s.io", Version: "v1", Resource: "ingresses"},
+	}
+	var items []item
+	for i := 0; i < n; i++ {
+		for _, doc := range strings.Split(artifact(ns, fmt.Sprintf("app-%d", i)), "\n---\n") {
+			u := &unstructured.Unstructured{}
+			if err := yaml.Unmarshal([]byte(doc), &u.Object); err != nil {
+				b.Fatal(err)
+			}
+			items = append(items, item{gvrs[u.GetKind()], u})
+		}
+	}
+	work := make(chan item)
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	start := time.Now()
+	for w := 0; w < parallelism; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for it := range work {
+				if _, err := dyn.Resource(it.gvr).Namespace(ns).Apply(ctx, it.obj.GetName(), it.obj,
+					metav1.ApplyOptions{FieldManager: "floor", Force: true}); err != nil {
+					failed.Store(err)
+				}
+			}
+		}()
+	}
+	for _, it := range items {
+		work <- it
+	}
+	close(work)
+	wg.Wait()
+	if err, ok := failed.Load().(error); ok {
+		b.Fatalf("floor apply: %v", err)
+	}
+	return time.Since(start)
+}
+
+// apiWrites reads the API server's write counters for the resources Vidra
+// touches (KCM's own writes to ReplicaSets and Pods are left out).
+func apiWrites(ctx context.Context, b *testing.B, c clients) map[string]int {
+	raw, err := c.kube.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	keep := map[string]bool{"deployments": true, "serviceaccounts": true, "services": true, "ingresses": true,
+		"vidraresources": true, "infrahubsyncs": true, "events": true}
+	out := map[string]int{}
+	s := bufio.NewScanner(strings.NewReader(string(raw)))
+	s.Buffer(make([]byte, 1<<20), 1<<20)
+	for s.Scan() {
+		line := s.Text()
+		if !strings.HasPrefix(line, "apiserver_request_total{") {
+			continue
+		}
+		labels := parseLabels(line[len("apiserver_request_total{"):strings.LastIndex(line, "}")])
+		if !writeVerbs[labels["verb"]] || !keep[labels["resource"]] {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(line[strings.LastIndex(line, "}")+1:]), 64)
+		if err != nil {
+			continue
+		}
+		out[labels["verb"]+" "+labels["resource"]+"/"+labels["subresource"]] += int(v)
+	}
+	return out
+}
+
+func parseLabels(s string) map[string]string {
+	out := map[string]string{}
+	for _, part := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(part, "=")
+		if ok {
+			out[k] = strings.Trim(v, `"`)
+		}
+	}
+	return out
+}
+
+func rssBytes() int64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "VmRSS:") {
+			f := strings.Fields(line)
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+func poll(ctx context.Context, b *testing.B, what string, timeout time.Duration, cond func() bool) {
+	b.Helper()
+	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, timeout, true, func(context.Context) (bool, error) { return cond(), nil })
+	if err != nil {
+		b.Fatalf("timed out waiting for %s", what)
+	}
+}
+
+func pollFast(ctx context.Context, b *testing.B, cond func() bool) {
+	b.Helper()
+	err := wait.PollUntilContextTimeout(ctx, 5*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) { return cond(), nil })
+	if err != nil {
+		b.Fatal("timed out waiting for drift repair")
+	}
+}
