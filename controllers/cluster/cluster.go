@@ -133,8 +133,11 @@ func (m *Manager) Clusters() []*Cluster {
 // destination's service account when one is set.
 type Target struct {
 	*Cluster
-	// Client reads and writes the destination's objects.
+	// Client writes the destination's objects.
 	Client dynamic.Interface
+	// Reader reads them. It has its own client-side rate limit, so the
+	// cheap reads that decide whether to write never delay the writes.
+	Reader dynamic.Interface
 	// Identity is the impersonated user, empty when acting as the operator.
 	Identity string
 }
@@ -149,14 +152,14 @@ func (m *Manager) Target(ctx context.Context, dest v1alpha1.Destination) (*Targe
 		return nil, err
 	}
 	if dest.ServiceAccount == nil {
-		return &Target{Cluster: c, Client: c.Dynamic}, nil
+		return &Target{Cluster: c, Client: c.Dynamic, Reader: c.reader}, nil
 	}
 	identity := "system:serviceaccount:" + dest.ServiceAccount.Namespace + ":" + dest.ServiceAccount.Name
-	client, err := c.impersonated(identity, dest.ServiceAccount.Namespace)
+	clients, err := c.impersonated(identity, dest.ServiceAccount.Namespace)
 	if err != nil {
 		return nil, err
 	}
-	return &Target{Cluster: c, Client: client, Identity: identity}, nil
+	return &Target{Cluster: c, Client: clients[0], Reader: clients[1], Identity: identity}, nil
 }
 
 func (m *Manager) cluster(ctx context.Context, dest v1alpha1.Destination) (*Cluster, error) {
@@ -387,7 +390,8 @@ type Cluster struct {
 	logger      klog.Logger
 
 	mu               sync.Mutex
-	impersonation    map[string]dynamic.Interface
+	reader           dynamic.Interface
+	impersonation    map[string][2]dynamic.Interface // writer, reader
 	unreachableUntil time.Time
 	unreachableErr   error
 }
@@ -398,6 +402,11 @@ func newCluster(server string, cfg *rest.Config, fp string, opts Options) (*Clus
 	}
 	cfg = rest.CopyConfig(cfg)
 	dc, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("dynamic client: %w", err)
+	}
+	// A second client, with its own rate limiter, for reads.
+	reader, err := dynamic.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("dynamic client: %w", err)
 	}
@@ -416,7 +425,8 @@ func newCluster(server string, cfg *rest.Config, fp string, opts Options) (*Clus
 		fingerprint:   fp,
 		backoff:       opts.UnreachableBackoff,
 		logger:        opts.Logger,
-		impersonation: map[string]dynamic.Interface{},
+		reader:        reader,
+		impersonation: map[string][2]dynamic.Interface{},
 	}, nil
 }
 
@@ -430,23 +440,27 @@ func displayServer(server string) string {
 // Name is the cluster's name for people: "local" or its server URL.
 func (c *Cluster) Name() string { return displayServer(c.Server) }
 
-func (c *Cluster) impersonated(identity, namespace string) (dynamic.Interface, error) {
+func (c *Cluster) impersonated(identity, namespace string) ([2]dynamic.Interface, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if client, ok := c.impersonation[identity]; ok {
-		return client, nil
+	if clients, ok := c.impersonation[identity]; ok {
+		return clients, nil
 	}
 	cfg := rest.CopyConfig(c.config)
 	cfg.Impersonate = rest.ImpersonationConfig{
 		UserName: identity,
 		Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:" + namespace, "system:authenticated"},
 	}
-	client, err := dynamic.NewForConfig(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("client impersonating %s: %w", identity, err)
+	var clients [2]dynamic.Interface
+	for i := range clients {
+		client, err := dynamic.NewForConfig(cfg)
+		if err != nil {
+			return clients, fmt.Errorf("client impersonating %s: %w", identity, err)
+		}
+		clients[i] = client
 	}
-	c.impersonation[identity] = client
-	return client, nil
+	c.impersonation[identity] = clients
+	return clients, nil
 }
 
 // Reachable returns the last connection error while the cluster is in its

@@ -207,11 +207,18 @@ func (c *Controller) enqueue(obj any) {
 	c.queue.Add(key)
 }
 
+// enqueueOwner brings back the sync of a VidraResource that changed. While
+// hundreds of VidraResources converge, their changes are folded into one
+// pass per resourceSettle instead of one pass each.
 func (c *Controller) enqueueOwner(vr *v1alpha1.VidraResource) {
 	if ref := metav1.GetControllerOf(vr); ref != nil && ref.Kind == "InfrahubSync" {
-		c.queue.Add(ref.Name)
+		c.queue.AddAfter(ref.Name, resourceSettle)
 	}
 }
+
+// resourceSettle is how long VidraResource changes are gathered before the
+// sync's readiness is computed again.
+const resourceSettle = time.Second
 
 // secretChanged brings back the syncs whose credentials or CA may have
 // changed, and has them poll Infrahub again.

@@ -26,6 +26,7 @@ import (
 	v1alpha1 "github.com/vidra-operator/vidra/apis/infrahub/v1alpha1"
 	"github.com/vidra-operator/vidra/controllers/cluster"
 	"github.com/vidra-operator/vidra/controllers/internal/conditions"
+	"github.com/vidra-operator/vidra/controllers/internal/statusapply"
 	"github.com/vidra-operator/vidra/controllers/internal/workloop"
 	"github.com/vidra-operator/vidra/infrahub"
 )
@@ -497,8 +498,12 @@ func (c *Controller) summarize(sync *v1alpha1.InfrahubSync, artifacts []infrahub
 	}
 	if len(waiting) > 0 {
 		sort.Strings(waiting)
+		shown := waiting
+		if len(shown) > 5 {
+			shown = append(shown[:5:5], fmt.Sprintf("and %d more", len(waiting)-5))
+		}
 		return conditions.Result{Progressing: true, Reason: ReasonResourcesNotReady,
-			Message: fmt.Sprintf("%d of %d VidraResources not ready: %s", len(waiting), len(owned), strings.Join(waiting, "; "))}
+			Message: fmt.Sprintf("%d of %d VidraResources not ready: %s", len(waiting), len(owned), strings.Join(shown, "; "))}
 	}
 	return conditions.Result{Ready: true, Reason: ReasonSynced, Message: fmt.Sprintf("Synced %d artifacts", len(artifacts))}
 }
@@ -535,7 +540,11 @@ func (c *Controller) writeStatus(ctx context.Context, sync *v1alpha1.InfrahubSyn
 		return nil
 	}
 	sync.Status = *status
-	if _, err := c.client.InfrahubV1alpha1().InfrahubSyncs().UpdateStatus(ctx, sync, metav1.UpdateOptions{FieldManager: v1alpha1.FieldManager}); err != nil {
+	body, err := statusapply.Body("InfrahubSync", sync.Name, sync.Status)
+	if err != nil {
+		return err
+	}
+	if _, err := c.client.InfrahubV1alpha1().InfrahubSyncs().Patch(ctx, sync.Name, types.ApplyPatchType, body, statusapply.Options(), "status"); err != nil {
 		return fmt.Errorf("update status of %s: %w", sync.Name, err)
 	}
 	return nil

@@ -49,7 +49,7 @@ func current(ctx context.Context, target *cluster.Target, gvr schema.GroupVersio
 			return obj, nil
 		}
 	}
-	obj, err := resourceClient(target.Client, gvr, namespace).Get(ctx, name, metav1.GetOptions{})
+	obj, err := resourceClient(target.Reader, gvr, namespace).Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil, nil
 	}
@@ -189,21 +189,20 @@ func (c *Controller) release(ctx context.Context, target *cluster.Target, owner 
 	if err != nil {
 		return "", err
 	}
-	client := resourceClient(target.Client, gvr, e.Namespace)
 	// The writes below are conditional on the version read; when the object
 	// changed in between (another owner joined, a controller wrote), read
 	// it again and decide again.
 	var result string
 	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		var err error
-		result, err = c.releaseOnce(ctx, client, owner, e, remove)
+		result, err = c.releaseOnce(ctx, resourceClient(target.Reader, gvr, e.Namespace), resourceClient(target.Client, gvr, e.Namespace), owner, e, remove)
 		return err
 	})
 	return result, err
 }
 
-func (c *Controller) releaseOnce(ctx context.Context, client dynamic.ResourceInterface, owner string, e v1alpha1.ManagedResource, remove bool) (string, error) {
-	live, err := client.Get(ctx, e.Name, metav1.GetOptions{})
+func (c *Controller) releaseOnce(ctx context.Context, reader, client dynamic.ResourceInterface, owner string, e v1alpha1.ManagedResource, remove bool) (string, error) {
+	live, err := reader.Get(ctx, e.Name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return resultPruned, nil
 	}

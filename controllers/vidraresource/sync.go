@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	gosync "sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -16,11 +17,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
 
 	v1alpha1 "github.com/vidra-operator/vidra/apis/infrahub/v1alpha1"
 	"github.com/vidra-operator/vidra/controllers/cluster"
 	"github.com/vidra-operator/vidra/controllers/internal/conditions"
+	"github.com/vidra-operator/vidra/controllers/internal/statusapply"
 	"github.com/vidra-operator/vidra/controllers/internal/workloop"
 	"github.com/vidra-operator/vidra/controllers/manifest"
 )
@@ -130,19 +133,17 @@ func (c *Controller) sync(ctx context.Context, vr *v1alpha1.VidraResource) (time
 		vr.Status.ObjectCount = int32(len(planned))
 		conditions.Apply(&vr.Status.Conditions, vr.Generation, conditions.Result{Progressing: true, Reason: ReasonProgressing, Message: "Applying objects"})
 		vr.Status.DeployState = v1alpha1.StateRunning
-		updated, err := c.client.InfrahubV1alpha1().VidraResources().UpdateStatus(ctx, vr, metav1.UpdateOptions{FieldManager: v1alpha1.FieldManager})
-		if err != nil {
+		if err := c.applyStatus(ctx, vr); err != nil {
 			return 0, fmt.Errorf("record inventory: %w", err)
 		}
-		vr = updated
 	}
 
-	var out outcome
-	c.applyAll(ctx, target, vr, objs, &out)
-
-	// Watch what we manage on this cluster; forget other clusters once their
+	// Watch what we manage on this cluster (started before applying, so the
+	// cache is warm sooner); other clusters are forgotten once their
 	// objects are gone.
 	c.watch(target, vr.Name, objs)
+	var out outcome
+	c.applyAll(ctx, target, vr, objs, &out)
 
 	inventory := vr.Status.ManagedResources
 	if len(out.failures) == 0 && len(out.waiting) == 0 {
@@ -245,11 +246,39 @@ func (c *Controller) resolve(ctx context.Context, target *cluster.Target, vr *v1
 	return objs, nil
 }
 
-// applyAll applies the objects in order. One failure does not stop the
-// others. A CR whose CRD is not served yet waits for the next pass, which
-// comes shortly and records it in the inventory before applying it.
+// applyAll applies the objects phase by phase: CRDs, then Namespaces,
+// then everything else in parallel (the API server does not care in which
+// order a Deployment and its ServiceAccount arrive), then admission
+// webhooks, which could otherwise reject the rest. One failure does not stop
+// the others. A CR whose CRD is not served yet waits for the next pass,
+// which comes shortly and records it in the inventory before applying it.
 func (c *Controller) applyAll(ctx context.Context, target *cluster.Target, vr *v1alpha1.VidraResource, objs []*desired, out *outcome) {
-	for _, o := range objs {
+	type applied struct {
+		result string
+		err    error
+	}
+	results := make([]applied, len(objs))
+	for _, phase := range phases(objs) {
+		var wg gosync.WaitGroup
+		sem := make(chan struct{}, applyParallelism)
+		for _, i := range phase {
+			o := objs[i]
+			if o.err != nil || o.waitingForCRD {
+				continue
+			}
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				_, result, err := c.applyOne(ctx, target, vr, o)
+				target.Observe(c.clock.Now(), err)
+				results[i] = applied{result, err}
+			}()
+		}
+		wg.Wait()
+	}
+	// Collected in document order, so the status reads the same every pass.
+	for i, o := range objs {
 		switch {
 		case o.err != nil:
 			out.failures = append(out.failures, fmt.Sprintf("%s: %v", o.name(), o.err))
@@ -260,10 +289,9 @@ func (c *Controller) applyAll(ctx context.Context, target *cluster.Target, vr *v
 			out.waiting = append(out.waiting, o.name())
 			continue
 		}
-		_, result, err := c.applyOne(ctx, target, vr, o)
-		target.Observe(c.clock.Now(), err)
-		c.metrics.ObserveApply(target.Name(), result)
-		switch result {
+		r := results[i]
+		c.metrics.ObserveApply(target.Name(), r.result)
+		switch r.result {
 		case resultCreated:
 			out.created++
 		case resultConfigured:
@@ -271,12 +299,12 @@ func (c *Controller) applyAll(ctx context.Context, target *cluster.Target, vr *v
 		case resultUnchanged:
 			out.unchanged++
 		case resultNotOwned:
-			out.notOwned = append(out.notOwned, err.Error())
+			out.notOwned = append(out.notOwned, r.err.Error())
 		case resultConflict:
-			out.conflicts = append(out.conflicts, err.Error())
+			out.conflicts = append(out.conflicts, r.err.Error())
 			out.conflictRetry = true
 		default:
-			out.failures = append(out.failures, fmt.Sprintf("%s: %v", o.name(), err))
+			out.failures = append(out.failures, fmt.Sprintf("%s: %v", o.name(), r.err))
 			out.retryable = true
 		}
 	}
@@ -284,6 +312,31 @@ func (c *Controller) applyAll(ctx context.Context, target *cluster.Target, vr *v
 		// The CRDs were just applied: see them on the next pass.
 		target.Mapper.Refresh(ctx)
 	}
+}
+
+// applyParallelism bounds the concurrent applies of one VidraResource.
+const applyParallelism = 8
+
+// phases groups object indexes (already in apply order) into the steps
+// applyAll takes one after the other.
+func phases(objs []*desired) [][]int {
+	phaseOf := func(gk schema.GroupKind) int {
+		switch {
+		case gk == crdGroupKind:
+			return 0
+		case gk.Group == "" && gk.Kind == "Namespace":
+			return 1
+		case gk.Group == "admissionregistration.k8s.io":
+			return 3
+		}
+		return 2
+	}
+	out := make([][]int, 4)
+	for i, o := range objs {
+		p := phaseOf(o.gvk.GroupKind())
+		out[p] = append(out[p], i)
+	}
+	return out
 }
 
 // watch tells the destination's drift watches which resource types this
@@ -371,8 +424,15 @@ func (c *Controller) writeStatus(ctx context.Context, vr *v1alpha1.VidraResource
 		return nil
 	}
 	vr.Status = *status
-	_, err := c.client.InfrahubV1alpha1().VidraResources().UpdateStatus(ctx, vr, metav1.UpdateOptions{FieldManager: v1alpha1.FieldManager})
+	return c.applyStatus(ctx, vr)
+}
+
+func (c *Controller) applyStatus(ctx context.Context, vr *v1alpha1.VidraResource) error {
+	body, err := statusapply.Body("VidraResource", vr.Name, vr.Status)
 	if err != nil {
+		return err
+	}
+	if _, err := c.client.InfrahubV1alpha1().VidraResources().Patch(ctx, vr.Name, types.ApplyPatchType, body, statusapply.Options(), "status"); err != nil {
 		return fmt.Errorf("update status of %s: %w", vr.Name, err)
 	}
 	return nil

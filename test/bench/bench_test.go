@@ -103,14 +103,19 @@ spec:
 // countingObserver counts reconciles, to know when a resync pass is done.
 type countingObserver struct {
 	metrics.Nop
-	syncs, resources atomic.Int64
+	syncs, resources, resourceErrors atomic.Int64
+	resourceNanos                    atomic.Int64
 }
 
-func (o *countingObserver) ObserveReconcile(controller string, _ time.Duration, _ error) {
+func (o *countingObserver) ObserveReconcile(controller string, d time.Duration, err error) {
 	if controller == "infrahubsync" {
 		o.syncs.Add(1)
-	} else {
-		o.resources.Add(1)
+		return
+	}
+	o.resources.Add(1)
+	o.resourceNanos.Add(int64(d))
+	if err != nil {
+		o.resourceErrors.Add(1)
 	}
 }
 
@@ -199,11 +204,31 @@ func runConvergence(b *testing.B, n, iter int) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	if os.Getenv("VIDRA_BENCH_PHASES") != "" {
+		poll(ctx, b, "VidraResources created", 15*time.Minute, func() bool {
+			l, err := c.vidra.InfrahubV1alpha1().VidraResources().List(ctx, metav1.ListOptions{})
+			return err == nil && len(l.Items) == n
+		})
+		b.Logf("all VidraResources created after %v", time.Since(start))
+		poll(ctx, b, "VidraResources ready", 15*time.Minute, func() bool {
+			l, err := c.vidra.InfrahubV1alpha1().VidraResources().List(ctx, metav1.ListOptions{})
+			ready := 0
+			for _, vr := range l.Items {
+				if meta.IsStatusConditionTrue(vr.Status.Conditions, v1alpha1.ConditionReady) {
+					ready++
+				}
+			}
+			return err == nil && ready == n
+		})
+		b.Logf("all VidraResources ready after %v", time.Since(start))
+	}
 	poll(ctx, b, "sync Ready", 15*time.Minute, func() bool {
 		s, err := c.vidra.InfrahubV1alpha1().InfrahubSyncs().Get(ctx, syncName, metav1.GetOptions{})
 		return err == nil && meta.IsStatusConditionTrue(s.Status.Conditions, v1alpha1.ConditionReady) && int(s.Status.ArtifactCount) == n
 	})
 	converge := time.Since(start)
+	b.Logf("VidraResource reconciles: %d (errors %d), mean %v", observer.resources.Load(), observer.resourceErrors.Load(),
+		time.Duration(observer.resourceNanos.Load()/max(1, observer.resources.Load())))
 	b.ReportMetric(converge.Seconds(), "s/converge")
 	b.ReportMetric(floor.Seconds(), "s/floor")
 	b.ReportMetric(converge.Seconds()/floor.Seconds(), "x-floor")

@@ -64,7 +64,7 @@ type Config struct {
 const KeepDirEnv = "VIDRA_CONTROLPLANE_KEEP"
 
 const (
-	serviceCIDR = "10.0.0.0/24"
+	serviceCIDR = "10.0.0.0/16" // room for the benchmarks' thousands of Services
 	// defaultStartTimeout bounds a start after the binaries exist; a cold
 	// start takes about 5 s on two cores, parallel test packages make it
 	// slower.
