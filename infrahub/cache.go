@@ -37,7 +37,7 @@ type Cache struct {
 }
 
 type cacheKey struct {
-	byStorage bool   // id is a storage id, else an artifact id
+	byStorage bool // id is a storage id, else an artifact id
 	id        string
 	checksum  string
 }
