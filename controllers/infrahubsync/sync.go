@@ -324,6 +324,10 @@ func (c *Controller) ensureResource(ctx context.Context, sync *v1alpha1.Infrahub
 	// Server-side apply: create or update in one call, with no
 	// resourceVersion to conflict with the status writes of the
 	// VidraResource controller. Fields the sync stops setting go away.
+	spec, err := specMap(want)
+	if err != nil {
+		return false, err
+	}
 	patch, err := json.Marshal(map[string]any{
 		"apiVersion": v1alpha1.SchemeGroupVersion.String(),
 		"kind":       "VidraResource",
@@ -335,7 +339,7 @@ func (c *Controller) ensureResource(ctx context.Context, sync *v1alpha1.Infrahub
 			// VidraResource is deleted before its first reconcile.
 			"finalizers": []string{v1alpha1.VidraResourceFinalizer},
 		},
-		"spec": want,
+		"spec": spec,
 	})
 	if err != nil {
 		return false, fmt.Errorf("encode VidraResource %s: %w", name, err)
@@ -346,6 +350,22 @@ func (c *Controller) ensureResource(ctx context.Context, sync *v1alpha1.Infrahub
 		return false, fmt.Errorf("write VidraResource %s for %s: %v", name, artifactLabel(a), err)
 	}
 	return true, nil
+}
+
+// specMap is the spec to apply. suspend is always present: while a sync is
+// suspended the flag is patched onto its VidraResources, and an apply that
+// merely left out "false" would not take that back.
+func specMap(spec v1alpha1.VidraResourceSpec) (map[string]any, error) {
+	data, err := json.Marshal(spec)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]any{}
+	if err := json.Unmarshal(data, &out); err != nil {
+		return nil, err
+	}
+	out["suspend"] = spec.Suspend
+	return out, nil
 }
 
 func desiredSpec(sync *v1alpha1.InfrahubSync, a infrahub.Artifact) v1alpha1.VidraResourceSpec {
