@@ -12,10 +12,11 @@ TEST_TIMEOUT ?= 45m
 
 all: build
 
-## build: static binaries into bin/
+## build: static binaries into bin/ (bin/vidra-operator is the binary the Dockerfile builds)
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 build:
 	@mkdir -p $(BIN)
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(BIN)/ ./cmd/...
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w -X main.version=$(VERSION)' -o $(BIN)/ ./cmd/...
 
 ## controlplane: build etcd, kube-apiserver, kube-controller-manager and kubectl (cached)
 controlplane:
@@ -53,3 +54,12 @@ bench: controlplane
 
 clean:
 	rm -rf $(BIN)
+
+## helm: build helm from the Go module proxy into .cache/helm (the chart tests do it too)
+.PHONY: helm
+helm:
+	./hack/helm.sh >/dev/null
+
+## demo: local control plane + fake Infrahub + the operator; `make demo KUBECONFIG=path` uses your cluster (asks first)
+demo: build
+	DEMO_KUBECONFIG='$(if $(filter command line,$(origin KUBECONFIG)),$(KUBECONFIG))' DEMO_SKIP_BUILD=1 ./hack/demo.sh

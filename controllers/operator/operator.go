@@ -27,6 +27,7 @@ import (
 	"github.com/vidra-operator/vidra/generated/clientset/versioned"
 	vidrascheme "github.com/vidra-operator/vidra/generated/clientset/versioned/scheme"
 	"github.com/vidra-operator/vidra/generated/informers/externalversions"
+	listers "github.com/vidra-operator/vidra/generated/listers/infrahub/v1alpha1"
 	"github.com/vidra-operator/vidra/infrahub"
 )
 
@@ -158,6 +159,11 @@ func New(cfg Config) (*Operator, error) {
 		return nil, err
 	}
 	return o, nil
+}
+
+// SyncLister reads InfrahubSyncs from the operator's cache.
+func (o *Operator) SyncLister() listers.InfrahubSyncLister {
+	return o.vidraInformer.Infrahub().V1alpha1().InfrahubSyncs().Lister()
 }
 
 // HasSynced reports whether the informer caches have synced: the operator
