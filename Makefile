@@ -44,13 +44,15 @@ fuzz:
 	./hack/fuzz.sh $(FUZZTIME)
 
 ## test: everything CI runs — verification, the full test suite on real control planes, brief fuzzing
-test: verify controlplane
+test: verify controlplane helm
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 	$(MAKE) --no-print-directory fuzz
 
 ## bench: benchmarks (numbers go into issue notes, never asserted)
 bench: controlplane
-	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./infrahub/... ./controllers/... ./test/bench/...
+	$(GO) test -run '^$$' -bench . -benchmem ./infrahub/... ./controllers/...
+	$(GO) test -run '^$$' -bench . -benchtime 40x -timeout 10m ./test/webhook/
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./test/bench/
 
 clean:
 	rm -rf $(BIN)

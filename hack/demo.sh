@@ -253,11 +253,12 @@ k -n "${ns}" create secret generic infrahub-credentials \
 start operator "${work}/operator.log" \
 	"${bin}/vidra-operator" -kubeconfig "${kc}" -namespace "${ns}" -config-map "" \
 	-metrics-bind-address 127.0.0.1:0 -health-probe-bind-address 127.0.0.1:0 >/dev/null
+# With the same address the two are served by one server ("health+metrics").
 for server in health metrics; do
-	wait_until 30 "the operator's ${server} server (log: ${work}/operator.log)" address_in_log "${work}/operator.log" "\"Serving\" server=\"${server}\""
+	wait_until 30 "the operator's ${server} server (log: ${work}/operator.log)" address_in_log "${work}/operator.log" "\"Serving\" server=\"[a-z+]*${server}"
 done
-health="http://$(address_in_log "${work}/operator.log" '"Serving" server="health"')"
-metrics="http://$(address_in_log "${work}/operator.log" '"Serving" server="metrics"')"
+health="http://$(address_in_log "${work}/operator.log" '"Serving" server="[a-z+]*health')"
+metrics="http://$(address_in_log "${work}/operator.log" '"Serving" server="[a-z+]*metrics')"
 wait_until 60 "the operator to be ready (log: ${work}/operator.log)" curl -fsS "${health}/readyz"
 note "ready; logs: ${work}/operator.log, metrics: ${metrics}/metrics"
 

@@ -1,0 +1,231 @@
+// Package multicluster proves delivery to a remote cluster through a
+// kubeconfig Secret, on two real control planes.
+package multicluster
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"gotest.tools/v3/assert"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+
+	v1alpha1 "github.com/vidra-operator/vidra/apis/infrahub/v1alpha1"
+	"github.com/vidra-operator/vidra/controllers/operator"
+	"github.com/vidra-operator/vidra/controllers/vidraresource"
+	"github.com/vidra-operator/vidra/generated/clientset/versioned"
+	"github.com/vidra-operator/vidra/test/controlplane"
+)
+
+var local *controlplane.ControlPlane
+
+func TestMain(m *testing.M) {
+	os.Exit(controlplane.RunMain(m, controlplane.Config{
+		Name:     "local",
+		CRDPaths: []string{filepath.Join("..", "..", "manifests", "crds")},
+	}, &local))
+}
+
+var gvrWidget = schema.GroupVersionResource{Group: "harness.vidra.dev", Version: "v1alpha1", Resource: "widgets"}
+
+const widget = `apiVersion: harness.vidra.dev/v1alpha1
+kind: Widget
+metadata:
+  name: w1
+  namespace: default
+spec:
+  size: 2
+`
+
+const secretText = "remote-kubeconfig-must-not-leak"
+
+func until(t *testing.T, what string, cond func() (bool, error)) {
+	t.Helper()
+	var last error
+	err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, 90*time.Second, true, func(context.Context) (bool, error) {
+		ok, err := cond()
+		last = err
+		return ok, nil
+	})
+	if err != nil {
+		t.Fatalf("timed out waiting for %s (last: %v)", what, last)
+	}
+}
+
+func reason(vidra versioned.Interface, name string) (string, string, error) {
+	vr, err := vidra.InfrahubV1alpha1().VidraResources().Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		return "", "", err
+	}
+	c := meta.FindStatusCondition(vr.Status.Conditions, v1alpha1.ConditionReady)
+	if c == nil || c.ObservedGeneration != vr.Generation {
+		return "", "", nil
+	}
+	return c.Reason, c.Message, nil
+}
+
+// A VidraResource delivers to a remote cluster whose kubeconfig is in a
+// Secret; a CRD that exists only there is served; an unreachable remote is
+// reported without affecting local work; moving the destination prunes the
+// remote.
+func TestRemoteDestination(t *testing.T) {
+	ctx := context.Background()
+	remote := controlplane.StartForTest(t, controlplane.Config{
+		Name:     "remote",
+		CRDPaths: []string{filepath.Join("..", "controlplane", "testdata", "widgets-crd.yaml")},
+	})
+	cfg := local.RESTConfig()
+	kube := kubernetes.NewForConfigOrDie(cfg)
+	vidra := versioned.NewForConfigOrDie(cfg)
+	remoteDyn := dynamic.NewForConfigOrDie(remote.RESTConfig())
+	server := remote.RESTConfig().Host
+
+	ns := "vidra-multi"
+	_, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
+	assert.NilError(t, err)
+	kubeconfig, err := os.ReadFile(remote.KubeconfigPath())
+	assert.NilError(t, err)
+	_, err = kube.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "remote"},
+		Data: map[string][]byte{"kubeconfig": kubeconfig, "note": []byte(secretText)}}, metav1.CreateOptions{})
+	assert.NilError(t, err)
+
+	op, err := operator.New(operator.Config{RESTConfig: cfg, Namespace: ns, ResourceInterval: time.Hour, RemoteTimeout: 3 * time.Second})
+	assert.NilError(t, err)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = op.Run(runCtx) }()
+	defer func() { stop(); <-done }()
+
+	remoteDest := v1alpha1.Destination{Server: server, KubeConfigSecretRef: &v1alpha1.SecretKeyReference{Name: "remote"}, ReconcileOnEvents: true}
+	_, err = vidra.InfrahubV1alpha1().VidraResources().Create(ctx, &v1alpha1.VidraResource{
+		ObjectMeta: metav1.ObjectMeta{Name: "to-remote"},
+		Spec:       v1alpha1.VidraResourceSpec{Manifest: widget, Destination: remoteDest},
+	}, metav1.CreateOptions{})
+	assert.NilError(t, err)
+	_, err = vidra.InfrahubV1alpha1().VidraResources().Create(ctx, &v1alpha1.VidraResource{
+		ObjectMeta: metav1.ObjectMeta{Name: "stays-local"},
+		Spec:       v1alpha1.VidraResourceSpec{Manifest: "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: local-cm\n  namespace: default\n"},
+	}, metav1.CreateOptions{})
+	assert.NilError(t, err)
+
+	until(t, "the Widget on the remote", func() (bool, error) {
+		_, err := remoteDyn.Resource(gvrWidget).Namespace("default").Get(ctx, "w1", metav1.GetOptions{})
+		return err == nil, err
+	})
+	until(t, "to-remote Applied", func() (bool, error) {
+		r, msg, err := reason(vidra, "to-remote")
+		return r == vidraresource.ReasonApplied, fmt.Errorf("%s %s %v", r, msg, err)
+	})
+	vr, err := vidra.InfrahubV1alpha1().VidraResources().Get(ctx, "to-remote", metav1.GetOptions{})
+	assert.NilError(t, err)
+	assert.Equal(t, len(vr.Status.ManagedResources), 1)
+	assert.Assert(t, vr.Status.ManagedResources[0].Server != "", "the inventory records the remote server")
+
+	// The remote goes down: its VidraResource says so, local work goes on.
+	assert.NilError(t, remote.StopAPIServer())
+	_, err = vidra.InfrahubV1alpha1().VidraResources().Patch(ctx, "to-remote", "application/merge-patch+json",
+		[]byte(`{"spec":{"manifest":"`+strings.ReplaceAll(strings.ReplaceAll(widget, "size: 2", "size: 3"), "\n", `\n`)+`"}}`), metav1.PatchOptions{})
+	assert.NilError(t, err)
+	until(t, "to-remote reports the cluster unavailable", func() (bool, error) {
+		r, msg, err := reason(vidra, "to-remote")
+		return r == vidraresource.ReasonClusterUnavailable || r == vidraresource.ReasonApplyFailed, fmt.Errorf("%s %s %v", r, msg, err)
+	})
+	_, err = vidra.InfrahubV1alpha1().VidraResources().Create(ctx, &v1alpha1.VidraResource{
+		ObjectMeta: metav1.ObjectMeta{Name: "local-while-down"},
+		Spec:       v1alpha1.VidraResourceSpec{Manifest: "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: local-cm2\n  namespace: default\n"},
+	}, metav1.CreateOptions{})
+	assert.NilError(t, err)
+	until(t, "local work unaffected", func() (bool, error) {
+		r, msg, err := reason(vidra, "local-while-down")
+		return r == vidraresource.ReasonApplied, fmt.Errorf("%s %s %v", r, msg, err)
+	})
+
+	// The remote comes back: the change converges.
+	assert.NilError(t, remote.StartAPIServer(ctx))
+	until(t, "the Widget updated on the remote", func() (bool, error) {
+		w, err := remoteDyn.Resource(gvrWidget).Namespace("default").Get(ctx, "w1", metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		size, _, _ := unstructuredInt(w.Object, "spec", "size")
+		return size == 3, nil
+	})
+
+	// Moving the destination: a ConfigMap moves from the remote to local.
+	_, err = vidra.InfrahubV1alpha1().VidraResources().Create(ctx, &v1alpha1.VidraResource{
+		ObjectMeta: metav1.ObjectMeta{Name: "mover"},
+		Spec: v1alpha1.VidraResourceSpec{Manifest: "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: moving\n  namespace: default\n",
+			Destination: remoteDest},
+	}, metav1.CreateOptions{})
+	assert.NilError(t, err)
+	remoteKube := kubernetes.NewForConfigOrDie(remote.RESTConfig())
+	until(t, "moving on the remote", func() (bool, error) {
+		_, err := remoteKube.CoreV1().ConfigMaps("default").Get(ctx, "moving", metav1.GetOptions{})
+		return err == nil, err
+	})
+	until(t, "mover Applied", func() (bool, error) {
+		r, _, err := reason(vidra, "mover")
+		return r == vidraresource.ReasonApplied, err
+	})
+	_, err = vidra.InfrahubV1alpha1().VidraResources().Patch(ctx, "mover", "application/merge-patch+json",
+		[]byte(`{"spec":{"destination":null}}`), metav1.PatchOptions{})
+	assert.NilError(t, err)
+	until(t, "moving on the local cluster", func() (bool, error) {
+		_, err := kube.CoreV1().ConfigMaps("default").Get(ctx, "moving", metav1.GetOptions{})
+		return err == nil, err
+	})
+	until(t, "moving gone from the remote", func() (bool, error) {
+		_, err := remoteKube.CoreV1().ConfigMaps("default").Get(ctx, "moving", metav1.GetOptions{})
+		return apierrors.IsNotFound(err), nil
+	})
+
+	// Deleting removes the remote objects through the finalizer.
+	assert.NilError(t, vidra.InfrahubV1alpha1().VidraResources().Delete(ctx, "to-remote", metav1.DeleteOptions{}))
+	until(t, "the Widget gone from the remote", func() (bool, error) {
+		_, err := remoteDyn.Resource(gvrWidget).Namespace("default").Get(ctx, "w1", metav1.GetOptions{})
+		return apierrors.IsNotFound(err), nil
+	})
+
+	// No kubeconfig content or planted secret anywhere users look.
+	events, err := kube.EventsV1().Events("").List(ctx, metav1.ListOptions{})
+	assert.NilError(t, err)
+	vrs, err := vidra.InfrahubV1alpha1().VidraResources().List(ctx, metav1.ListOptions{})
+	assert.NilError(t, err)
+	var seen strings.Builder
+	for _, ev := range events.Items {
+		seen.WriteString(ev.Note + "\n")
+	}
+	for _, vr := range vrs.Items {
+		seen.WriteString(vr.Status.LastError + "\n")
+		for _, c := range vr.Status.Conditions {
+			seen.WriteString(c.Message + "\n")
+		}
+	}
+	for _, leak := range []string{secretText, "client-key-data", "client-certificate-data", "BEGIN"} {
+		assert.Assert(t, !strings.Contains(seen.String(), leak), "found %q in events or status", leak)
+	}
+}
+
+func unstructuredInt(obj map[string]any, fields ...string) (int64, bool, error) {
+	var cur any = obj
+	for _, f := range fields {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return 0, false, nil
+		}
+		cur = m[f]
+	}
+	v, ok := cur.(int64)
+	return v, ok, nil
+}
