@@ -18,6 +18,7 @@ import (
 	"github.com/vidra-operator/vidra/controllers/cluster"
 	"github.com/vidra-operator/vidra/controllers/infrahubsync"
 	"github.com/vidra-operator/vidra/controllers/manifest"
+	"github.com/vidra-operator/vidra/controllers/ownership"
 	"github.com/vidra-operator/vidra/infrahub"
 )
 
@@ -363,7 +364,7 @@ func (p *preview) compare(w wanted, vrName string) {
 	hash := manifest.ContentHash(obj)
 	if w.mapping == nil {
 		// Its CRD comes with this very manifest: it can only be shown as declared.
-		markOwned(obj, []string{vrName}, hash)
+		ownership.Mark(obj, []string{vrName}, hash)
 		change.after = obj
 		p.notef("%s: its kind is defined by a CRD that is not installed yet; shown as declared, without server defaults", manifest.SecretSafe(obj))
 		p.changes = append(p.changes, change)
@@ -381,22 +382,22 @@ func (p *preview) compare(w wanted, vrName string) {
 	}
 	owners := []string{}
 	if live != nil {
-		owners = ownersOf(live)
+		owners = ownership.Owners(live)
 		switch {
-		case !managedByVidra(live) && !p.sync.Spec.AdoptExisting:
+		case !ownership.Managed(live) && !p.sync.Spec.AdoptExisting:
 			p.notef("%s exists and is not managed by Vidra: the operator would leave it alone (adoptExisting is off)", manifest.SecretSafe(obj))
 			p.unchanged++
 			return
-		case len(withoutOwner(owners, vrName)) > 0 && live.GetAnnotations()[v1alpha1.AnnotationContentHash] != hash:
+		case len(ownership.Without(owners, vrName)) > 0 && live.GetAnnotations()[v1alpha1.AnnotationContentHash] != hash:
 			p.notef("%s is declared differently by VidraResource %s: the operator would leave it as they declared it",
-				manifest.SecretSafe(obj), strings.Join(withoutOwner(owners, vrName), ", "))
+				manifest.SecretSafe(obj), strings.Join(ownership.Without(owners, vrName), ", "))
 			p.unchanged++
 			return
 		}
 	}
-	newOwners := withOwner(owners, vrName)
-	markOwned(obj, newOwners, hash)
-	if live != nil && sameOwners(owners, newOwners) && manifest.Equivalent(obj, live) {
+	newOwners := ownership.With(owners, vrName)
+	ownership.Mark(obj, newOwners, hash)
+	if live != nil && ownership.Same(owners, newOwners) && manifest.Equivalent(obj, live) {
 		p.unchanged++
 		return
 	}
@@ -492,12 +493,12 @@ func (p *preview) removal(vr *v1alpha1.VidraResource, e v1alpha1.ManagedResource
 		p.problemf("%s would be pruned but cannot be read: %s", what, oneLine(err.Error()))
 		return
 	}
-	owners := ownersOf(live)
-	if !managedByVidra(live) || !hasOwner(owners, vr.Name) {
+	owners := ownership.Owners(live)
+	if !ownership.Managed(live) || !ownership.Has(owners, vr.Name) {
 		return
 	}
 	var others []string
-	for _, o := range withoutOwner(owners, vr.Name) {
+	for _, o := range ownership.Without(owners, vr.Name) {
 		if existing[o] {
 			others = append(others, o)
 		}

@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/vidra-operator/vidra/controllers/manifest"
+	"github.com/vidra-operator/vidra/controllers/ownership"
 )
 
 func obj(t *testing.T, y string) *unstructured.Unstructured {
@@ -131,7 +132,7 @@ func TestObjectPath(t *testing.T) {
 
 func TestMarkOwnedMatchesOperatorMarkers(t *testing.T) {
 	u := obj(t, `{apiVersion: v1, kind: ConfigMap, metadata: {name: c, labels: {app: x}}}`)
-	markOwned(u, withOwner(ownersOf(obj(t, `{metadata: {annotations: {"vidraresource.infrahub.operators.com/owned-by": "b,a,,b"}}}`)), "c"), "hash")
+	ownership.Mark(u, ownership.With(ownership.Owners(obj(t, `{metadata: {annotations: {"vidraresource.infrahub.operators.com/owned-by": "b,a,,b"}}}`)), "c"), "hash")
 	assert.DeepEqual(t, u.GetLabels(), map[string]string{"app": "x", "managed-by": "vidra"})
 	assert.DeepEqual(t, u.GetAnnotations(), map[string]string{
 		"managed-by": "vidra",

@@ -18,6 +18,7 @@ import (
 	v1alpha1 "github.com/vidra-operator/vidra/apis/infrahub/v1alpha1"
 	"github.com/vidra-operator/vidra/controllers/cluster"
 	"github.com/vidra-operator/vidra/controllers/manifest"
+	"github.com/vidra-operator/vidra/controllers/ownership"
 )
 
 // What happened to one object; also the label of the apply metric.
@@ -75,27 +76,27 @@ func (c *Controller) applyOne(ctx context.Context, target *cluster.Target, vr *v
 	}
 	owners := []string{}
 	if live != nil {
-		owners = ownersOf(live)
+		owners = ownership.Owners(live)
 		switch {
-		case !managedByVidra(live) && !vr.Spec.AdoptExisting:
+		case !ownership.Managed(live) && !vr.Spec.AdoptExisting:
 			return nil, resultNotOwned, fmt.Errorf("%s already exists and is not managed by Vidra; it was left alone (set adoptExisting to take it over)", o.name())
-		case len(withoutOwner(owners, vr.Name)) > 0 && live.GetAnnotations()[v1alpha1.AnnotationContentHash] != contentHash:
+		case len(ownership.Without(owners, vr.Name)) > 0 && live.GetAnnotations()[v1alpha1.AnnotationContentHash] != contentHash:
 			// Shared with others who declared other content: the first
 			// declaration stands until its owners agree or let go.
 			return nil, resultConflict, fmt.Errorf("%s is declared differently by VidraResource %s; it was left as they declared it",
-				o.name(), strings.Join(withoutOwner(owners, vr.Name), ", "))
+				o.name(), strings.Join(ownership.Without(owners, vr.Name), ", "))
 		}
 	}
-	newOwners := withOwner(owners, vr.Name)
-	markOwned(obj, newOwners, contentHash)
+	newOwners := ownership.With(owners, vr.Name)
+	ownership.Mark(obj, newOwners, contentHash)
 
 	// Equivalent cannot see a field the manifest dropped; the content hash
 	// can, and then the apply removes it.
-	if live != nil && sameOwners(owners, newOwners) &&
+	if live != nil && ownership.Same(owners, newOwners) &&
 		live.GetAnnotations()[v1alpha1.AnnotationContentHash] == contentHash && manifest.Equivalent(obj, live) {
 		return live, resultUnchanged, nil
 	}
-	if live != nil && !sameOwners(owners, newOwners) {
+	if live != nil && !ownership.Same(owners, newOwners) {
 		// Joining the owners of an existing object: apply only on the
 		// version we read, so two owners joining at once cannot lose one.
 		obj.SetResourceVersion(live.GetResourceVersion())
@@ -209,11 +210,11 @@ func (c *Controller) releaseOnce(ctx context.Context, reader, client dynamic.Res
 	if err != nil {
 		return "", fmt.Errorf("get: %w", err)
 	}
-	owners := ownersOf(live)
-	if !managedByVidra(live) || !hasOwner(owners, owner) {
+	owners := ownership.Owners(live)
+	if !ownership.Managed(live) || !ownership.Has(owners, owner) {
 		return resultReleased, nil
 	}
-	others := c.liveOwners(withoutOwner(owners, owner))
+	others := c.liveOwners(ownership.Without(owners, owner))
 	if len(others) > 0 || !remove {
 		patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
 			"resourceVersion": live.GetResourceVersion(),

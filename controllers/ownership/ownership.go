@@ -1,4 +1,7 @@
-package vidraresource
+// Package ownership holds the markers Vidra puts on the objects it manages
+// and the rules for the list of VidraResources that declare each one. The
+// controller and the kubectl plugin's diff both follow exactly these.
+package ownership
 
 import (
 	"sort"
@@ -9,22 +12,23 @@ import (
 	v1alpha1 "github.com/vidra-operator/vidra/apis/infrahub/v1alpha1"
 )
 
-// managedByVidra reports whether an object carries Vidra's marker. Objects
+// Managed reports whether an object carries Vidra's marker. Objects
 // without it were not created by Vidra and are never changed or deleted
 // unless a VidraResource explicitly adopts them.
-func managedByVidra(u *unstructured.Unstructured) bool {
+func Managed(u *unstructured.Unstructured) bool {
 	return u.GetAnnotations()[v1alpha1.AnnotationManagedBy] == v1alpha1.ManagedByVidra ||
 		u.GetLabels()[v1alpha1.LabelManagedBy] == v1alpha1.ManagedByVidra
 }
 
-// ownersOf returns the VidraResources an object is declared by: sorted,
+// Owners returns the VidraResources an object is declared by: sorted,
 // without duplicates or blanks, whatever state the annotation is in (the
 // earlier operator let it grow with repeats).
-func ownersOf(u *unstructured.Unstructured) []string {
-	return normalizeOwners(strings.Split(u.GetAnnotations()[v1alpha1.AnnotationOwnedBy], ","))
+func Owners(u *unstructured.Unstructured) []string {
+	return Normalize(strings.Split(u.GetAnnotations()[v1alpha1.AnnotationOwnedBy], ","))
 }
 
-func normalizeOwners(names []string) []string {
+// Normalize sorts names and drops blanks and repeats.
+func Normalize(names []string) []string {
 	seen := map[string]bool{}
 	out := []string{}
 	for _, n := range names {
@@ -39,19 +43,22 @@ func normalizeOwners(names []string) []string {
 	return out
 }
 
-func hasOwner(owners []string, name string) bool {
+// Has reports whether name is in a normalized list.
+func Has(owners []string, name string) bool {
 	i := sort.SearchStrings(owners, name)
 	return i < len(owners) && owners[i] == name
 }
 
-func withOwner(owners []string, name string) []string {
-	if hasOwner(owners, name) {
+// With returns owners plus name.
+func With(owners []string, name string) []string {
+	if Has(owners, name) {
 		return owners
 	}
-	return normalizeOwners(append(append([]string{}, owners...), name))
+	return Normalize(append(append([]string{}, owners...), name))
 }
 
-func withoutOwner(owners []string, name string) []string {
+// Without returns owners minus name.
+func Without(owners []string, name string) []string {
 	out := make([]string, 0, len(owners))
 	for _, o := range owners {
 		if o != name {
@@ -61,7 +68,8 @@ func withoutOwner(owners []string, name string) []string {
 	return out
 }
 
-func sameOwners(a, b []string) bool {
+// Same reports whether two normalized lists are equal.
+func Same(a, b []string) bool {
 	if len(a) != len(b) {
 		return false
 	}
@@ -73,8 +81,8 @@ func sameOwners(a, b []string) bool {
 	return true
 }
 
-// markOwned adds Vidra's markers to an object about to be applied.
-func markOwned(u *unstructured.Unstructured, owners []string, contentHash string) {
+// Mark adds Vidra's markers to an object about to be applied.
+func Mark(u *unstructured.Unstructured, owners []string, contentHash string) {
 	labels := u.GetLabels()
 	if labels == nil {
 		labels = map[string]string{}
