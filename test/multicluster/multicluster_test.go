@@ -13,6 +13,7 @@ import (
 
 	"gotest.tools/v3/assert"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -228,4 +229,120 @@ func unstructuredInt(obj map[string]any, fields ...string) (int64, bool, error) 
 	}
 	v, ok := cur.(int64)
 	return v, ok, nil
+}
+
+// startOperator runs an operator in ns and stops it at the end of the test.
+func startOperator(t *testing.T, ns string) {
+	t.Helper()
+	op, err := operator.New(operator.Config{RESTConfig: local.RESTConfig(), Namespace: ns, ResourceInterval: time.Hour, RemoteTimeout: 3 * time.Second})
+	assert.NilError(t, err)
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = op.Run(ctx) }()
+	t.Cleanup(func() { stop(); <-done })
+}
+
+// A sync acting as a namespace-limited service account gets its objects in
+// that namespace applied and a clear 403 for one outside it.
+func TestImpersonationLetsRBACDecide(t *testing.T) {
+	ctx := context.Background()
+	cfg := local.RESTConfig()
+	kube := kubernetes.NewForConfigOrDie(cfg)
+	vidra := versioned.NewForConfigOrDie(cfg)
+	for _, name := range []string{"vidra-tenancy", "tenant-a", "tenant-b"} {
+		_, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
+		assert.NilError(t, err)
+	}
+	_, err := kube.CoreV1().ServiceAccounts("tenant-a").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "deployer"}}, metav1.CreateOptions{})
+	assert.NilError(t, err)
+	_, err = kube.RbacV1().Roles("tenant-a").Create(ctx, &rbacv1.Role{
+		ObjectMeta: metav1.ObjectMeta{Name: "deployer"},
+		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get", "list", "watch", "create", "update", "patch", "delete"}}},
+	}, metav1.CreateOptions{})
+	assert.NilError(t, err)
+	_, err = kube.RbacV1().RoleBindings("tenant-a").Create(ctx, &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "deployer"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "deployer"},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: "deployer", Namespace: "tenant-a"}},
+	}, metav1.CreateOptions{})
+	assert.NilError(t, err)
+	startOperator(t, "vidra-tenancy")
+
+	manifest := "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: allowed\n  namespace: tenant-a\n---\n" +
+		"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: denied\n  namespace: tenant-b\n"
+	_, err = vidra.InfrahubV1alpha1().VidraResources().Create(ctx, &v1alpha1.VidraResource{
+		ObjectMeta: metav1.ObjectMeta{Name: "tenant"},
+		Spec: v1alpha1.VidraResourceSpec{Manifest: manifest,
+			Destination: v1alpha1.Destination{ServiceAccount: &v1alpha1.ServiceAccountReference{Name: "deployer", Namespace: "tenant-a"}}},
+	}, metav1.CreateOptions{})
+	assert.NilError(t, err)
+	until(t, "the allowed ConfigMap", func() (bool, error) {
+		_, err := kube.CoreV1().ConfigMaps("tenant-a").Get(ctx, "allowed", metav1.GetOptions{})
+		return err == nil, err
+	})
+	until(t, "a 403 condition for the denied one", func() (bool, error) {
+		r, msg, err := reason(vidra, "tenant")
+		return r == vidraresource.ReasonApplyFailed && strings.Contains(msg, "tenant-b/denied") && strings.Contains(msg, "forbidden") &&
+			!strings.Contains(msg, "tenant-a/allowed"), fmt.Errorf("%s %s %v", r, msg, err)
+	})
+	_, err = kube.CoreV1().ConfigMaps("tenant-b").Get(ctx, "denied", metav1.GetOptions{})
+	assert.Assert(t, apierrors.IsNotFound(err), "the denied ConfigMap was created")
+
+	// Let go without the forbidden cleanup.
+	_, err = vidra.InfrahubV1alpha1().VidraResources().Patch(ctx, "tenant", "application/merge-patch+json",
+		[]byte(`{"metadata":{"annotations":{"`+v1alpha1.AnnotationDeletionPolicy+`":"orphan"}}}`), metav1.PatchOptions{})
+	assert.NilError(t, err)
+	assert.NilError(t, vidra.InfrahubV1alpha1().VidraResources().Delete(ctx, "tenant", metav1.DeleteOptions{}))
+	until(t, "tenant VidraResource gone", func() (bool, error) {
+		_, err := vidra.InfrahubV1alpha1().VidraResources().Get(ctx, "tenant", metav1.GetOptions{})
+		return apierrors.IsNotFound(err), nil
+	})
+}
+
+// The earlier operator's labelled kubeconfig Secret selects the remote by
+// exact host, and rotating the Secret takes effect without a restart.
+func TestLegacyKubeconfigLabelAndRotation(t *testing.T) {
+	ctx := context.Background()
+	remote := controlplane.StartForTest(t, controlplane.Config{Name: "rotated"})
+	cfg := local.RESTConfig()
+	kube := kubernetes.NewForConfigOrDie(cfg)
+	vidra := versioned.NewForConfigOrDie(cfg)
+	remoteKube := kubernetes.NewForConfigOrDie(remote.RESTConfig())
+	ns := "vidra-rotation"
+	_, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
+	assert.NilError(t, err)
+	good, err := os.ReadFile(remote.KubeconfigPath())
+	assert.NilError(t, err)
+	server := remote.RESTConfig().Host
+	// First a kubeconfig whose credentials the remote refuses.
+	bad := []byte(strings.Replace(string(good), "client-key-data:", "client-key-data-unused:", 1))
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "legacy-kubeconfig", Labels: map[string]string{"cluster-kubeconfig": "127.0.0.1"}},
+		Data: map[string][]byte{"kubeconfig": bad}}
+	_, err = kube.CoreV1().Secrets(ns).Create(ctx, secret, metav1.CreateOptions{})
+	assert.NilError(t, err)
+	startOperator(t, ns)
+
+	_, err = vidra.InfrahubV1alpha1().VidraResources().Create(ctx, &v1alpha1.VidraResource{
+		ObjectMeta: metav1.ObjectMeta{Name: "rotating"},
+		Spec: v1alpha1.VidraResourceSpec{Manifest: "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: rotated\n  namespace: default\n",
+			Destination: v1alpha1.Destination{Server: server}},
+	}, metav1.CreateOptions{})
+	assert.NilError(t, err)
+	until(t, "a failure with the refused credentials", func() (bool, error) {
+		r, msg, err := reason(vidra, "rotating")
+		return r != "" && r != vidraresource.ReasonApplied, fmt.Errorf("%s %s %v", r, msg, err)
+	})
+
+	secret.Data["kubeconfig"] = good
+	_, err = kube.CoreV1().Secrets(ns).Update(ctx, secret, metav1.UpdateOptions{})
+	assert.NilError(t, err)
+	until(t, "the ConfigMap on the remote after rotation", func() (bool, error) {
+		_, err := remoteKube.CoreV1().ConfigMaps("default").Get(ctx, "rotated", metav1.GetOptions{})
+		return err == nil, err
+	})
+	assert.NilError(t, vidra.InfrahubV1alpha1().VidraResources().Delete(ctx, "rotating", metav1.DeleteOptions{}))
+	until(t, "the ConfigMap removed from the remote", func() (bool, error) {
+		_, err := remoteKube.CoreV1().ConfigMaps("default").Get(ctx, "rotated", metav1.GetOptions{})
+		return apierrors.IsNotFound(err), nil
+	})
 }
