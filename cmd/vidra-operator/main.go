@@ -168,21 +168,27 @@ func start(ctx context.Context, logger klog.Logger, o *options, h *health, shutd
 	metrics.RegisterProcessCollector(reg)
 	m := metrics.New(reg, version)
 
+	defaultSA, err := o.serviceAccount()
+	if err != nil {
+		return err
+	}
 	op, err := operator.New(operator.Config{
-		RESTConfig:        cfg,
-		Namespace:         namespace,
-		SyncWorkers:       o.syncWorkers,
-		ResourceWorkers:   o.resourceWorkers,
-		SyncInterval:      o.syncInterval,
-		ResourceInterval:  o.resourceInterval,
-		ReconcileOnEvents: o.reconcileOnEvents,
-		QueryName:         o.queryName,
-		CABundle:          caBundle,
-		InfrahubTimeout:   o.infrahubTimeout,
-		CacheBytes:        int64(o.cacheBytes),
-		RemoteTimeout:     o.remoteTimeout,
-		Metrics:           m,
-		RequestObserver:   m,
+		DefaultServiceAccount: defaultSA,
+		Policy:                o.policy(),
+		RESTConfig:            cfg,
+		Namespace:             namespace,
+		SyncWorkers:           o.syncWorkers,
+		ResourceWorkers:       o.resourceWorkers,
+		SyncInterval:          o.syncInterval,
+		ResourceInterval:      o.resourceInterval,
+		ReconcileOnEvents:     o.reconcileOnEvents,
+		QueryName:             o.queryName,
+		CABundle:              caBundle,
+		InfrahubTimeout:       o.infrahubTimeout,
+		CacheBytes:            int64(o.cacheBytes),
+		RemoteTimeout:         o.remoteTimeout,
+		Metrics:               m,
+		RequestObserver:       m,
 	})
 	if err != nil {
 		return err

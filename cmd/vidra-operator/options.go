@@ -10,6 +10,9 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/klog/v2"
+
+	v1alpha1 "github.com/vidra-operator/vidra/apis/infrahub/v1alpha1"
+	"github.com/vidra-operator/vidra/controllers/vidraresource"
 )
 
 // options are the command line's settings.
@@ -35,6 +38,10 @@ type options struct {
 	healthAddr    string
 	webhookAddr   string
 	webhookSecret string
+
+	defaultServiceAccount string
+	deniedKinds           string
+	allowedNamespaces     string
 
 	leaderElect    bool
 	leaseName      string
@@ -110,6 +117,10 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.DurationVar(&o.leaseDuration, "leader-election-lease-duration", 15*time.Second, "how long a standby waits before taking over a lease that is not renewed")
 	fs.DurationVar(&o.renewDeadline, "leader-election-renew-deadline", 10*time.Second, "how long the leader keeps trying to renew before giving up leadership")
 	fs.DurationVar(&o.retryPeriod, "leader-election-retry-period", 2*time.Second, "pause between attempts to acquire or renew the lease")
+
+	fs.StringVar(&o.defaultServiceAccount, "default-service-account", "", "namespace/name of a ServiceAccount every destination that names none impersonates: makes impersonation mandatory, so RBAC decides what any sync may touch")
+	fs.StringVar(&o.deniedKinds, "denied-kinds", "", "comma-separated kinds never written (\"Kind\" or \"group/Kind\", e.g. rbac.authorization.k8s.io/ClusterRoleBinding)")
+	fs.StringVar(&o.allowedNamespaces, "allowed-namespaces", "", "comma-separated namespaces namespaced objects may be written to; empty: any")
 
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text (klog) or json (one JSON object per line)")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 25*time.Second, "on SIGTERM, how long in-flight work may take before the process exits anyway (keep below the pod's terminationGracePeriodSeconds)")
@@ -231,3 +242,30 @@ func (b *byteSize) Set(s string) error {
 
 // disabled reports whether an address flag turns its server off.
 func disabled(addr string) bool { return addr == "" || addr == "0" }
+
+// serviceAccount parses -default-service-account.
+func (o *options) serviceAccount() (*v1alpha1.ServiceAccountReference, error) {
+	if o.defaultServiceAccount == "" {
+		return nil, nil
+	}
+	ns, name, ok := strings.Cut(o.defaultServiceAccount, "/")
+	if !ok || ns == "" || name == "" {
+		return nil, fmt.Errorf("-default-service-account %q: want namespace/name", o.defaultServiceAccount)
+	}
+	return &v1alpha1.ServiceAccountReference{Namespace: ns, Name: name}, nil
+}
+
+// policy builds the write policy from -denied-kinds and -allowed-namespaces.
+func (o *options) policy() vidraresource.Policy {
+	return vidraresource.Policy{DeniedKinds: splitList(o.deniedKinds), AllowedNamespaces: splitList(o.allowedNamespaces)}
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}

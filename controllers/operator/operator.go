@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
 
+	v1alpha1 "github.com/vidra-operator/vidra/apis/infrahub/v1alpha1"
 	"github.com/vidra-operator/vidra/controllers/cluster"
 	"github.com/vidra-operator/vidra/controllers/infrahubsync"
 	"github.com/vidra-operator/vidra/controllers/manifest"
@@ -54,6 +55,12 @@ type Config struct {
 	CacheBytes int64
 	// RemoteTimeout bounds each request to a remote cluster.
 	RemoteTimeout time.Duration
+
+	// DefaultServiceAccount makes impersonation mandatory: destinations
+	// that name no service account act as this one.
+	DefaultServiceAccount *v1alpha1.ServiceAccountReference
+	// Policy limits the kinds and namespaces any VidraResource may write.
+	Policy vidraresource.Policy
 
 	Metrics         metrics.Observer
 	RequestObserver infrahub.RequestObserver
@@ -128,9 +135,11 @@ func New(cfg Config) (*Operator, error) {
 
 	o.Resources, err = vidraresource.NewController(vidra, o.vidraInformer.Infrahub().V1alpha1().VidraResources(),
 		o.Clusters, recorder, cfg.Metrics, vidraresource.Options{
-			Workers:           cfg.ResourceWorkers,
-			Interval:          cfg.ResourceInterval,
-			ReconcileOnEvents: cfg.ReconcileOnEvents,
+			Workers:               cfg.ResourceWorkers,
+			Interval:              cfg.ResourceInterval,
+			ReconcileOnEvents:     cfg.ReconcileOnEvents,
+			DefaultServiceAccount: cfg.DefaultServiceAccount,
+			Policy:                cfg.Policy,
 		})
 	if err != nil {
 		return nil, err

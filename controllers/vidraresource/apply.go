@@ -70,6 +70,9 @@ func (c *Controller) applyOne(ctx context.Context, target *cluster.Target, vr *v
 	ns, name := obj.GetNamespace(), obj.GetName()
 	contentHash := manifest.ContentHash(obj)
 
+	if why := c.opts.Policy.refuses(o.gvk, ns); why != "" {
+		return nil, resultNotOwned, fmt.Errorf("%s was not written: %s", o.name(), why)
+	}
 	live, err := current(ctx, target, gvr, ns, name)
 	if err != nil {
 		return nil, resultFailed, err
@@ -169,9 +172,13 @@ func (c *Controller) targetFor(ctx context.Context, vr *v1alpha1.VidraResource, 
 		return current, nil
 	}
 	if prev := vr.Status.AppliedDestination; prev != nil && cluster.NormalizeServer(prev.Server) == server {
-		return c.clusters.Target(ctx, *prev)
+		dest := *prev
+		if dest.ServiceAccount == nil {
+			dest.ServiceAccount = c.opts.DefaultServiceAccount
+		}
+		return c.clusters.Target(ctx, dest)
 	}
-	return c.clusters.Target(ctx, v1alpha1.Destination{Server: server, ServiceAccount: vr.Spec.Destination.ServiceAccount})
+	return c.clusters.Target(ctx, v1alpha1.Destination{Server: server, ServiceAccount: c.destination(vr).ServiceAccount})
 }
 
 func serverName(server string) string {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/cache"
@@ -51,6 +52,50 @@ type Options struct {
 	// ConflictRecheck is how soon an object that another owner declares
 	// differently is looked at again.
 	ConflictRecheck time.Duration
+	// DefaultServiceAccount, when set, is impersonated by every destination
+	// that names none: impersonation becomes mandatory.
+	DefaultServiceAccount *v1alpha1.ServiceAccountReference
+	// Policy limits what any VidraResource may write.
+	Policy Policy
+}
+
+// Policy is checked before any write; a refused object is reported and the
+// others are applied.
+type Policy struct {
+	// DeniedKinds are never written: "Kind" or "group/Kind", e.g.
+	// "rbac.authorization.k8s.io/ClusterRoleBinding".
+	DeniedKinds []string
+	// AllowedNamespaces, when not empty, are the only namespaces namespaced
+	// objects may be written to.
+	AllowedNamespaces []string
+}
+
+// refuses returns why the policy forbids an object, or "".
+func (p Policy) refuses(gvk schema.GroupVersionKind, namespace string) string {
+	for _, k := range p.DeniedKinds {
+		if k == gvk.Kind || k == gvk.Group+"/"+gvk.Kind {
+			return "the operator's policy forbids kind " + k
+		}
+	}
+	if namespace != "" && len(p.AllowedNamespaces) > 0 {
+		for _, ns := range p.AllowedNamespaces {
+			if ns == namespace {
+				return ""
+			}
+		}
+		return "the operator's policy does not allow namespace " + namespace
+	}
+	return ""
+}
+
+// destination is where a VidraResource's objects go, with the operator's
+// default service account when impersonation is mandatory.
+func (c *Controller) destination(vr *v1alpha1.VidraResource) v1alpha1.Destination {
+	dest := vr.Spec.Destination
+	if dest.ServiceAccount == nil && c.opts.DefaultServiceAccount != nil {
+		dest.ServiceAccount = c.opts.DefaultServiceAccount
+	}
+	return dest
 }
 
 func (o *Options) defaults() {

@@ -63,7 +63,7 @@ func (c *Controller) cleanup(ctx context.Context, vr *v1alpha1.VidraResource, fa
 	for _, e := range vr.Status.ManagedResources {
 		byServer[e.Server] = append(byServer[e.Server], e)
 	}
-	current, currentErr := c.clusters.Target(ctx, vr.Spec.Destination)
+	current, currentErr := c.clusters.Target(ctx, c.destination(vr))
 	for server, entries := range byServer {
 		var err error
 		target := current

@@ -110,7 +110,7 @@ func (c *Controller) sync(ctx context.Context, vr *v1alpha1.VidraResource) (time
 		return 0, c.writeStatus(ctx, vr, conditions.Result{Stalled: true, Reason: ReasonEmptyManifest, Message: "The manifest holds no objects; nothing was applied or removed"}, nil, requested)
 	}
 
-	target, err := c.clusters.Target(ctx, vr.Spec.Destination)
+	target, err := c.clusters.Target(ctx, c.destination(vr))
 	if err == nil {
 		err = target.Reachable(c.clock.Now())
 	}

@@ -232,9 +232,13 @@ func unstructuredInt(obj map[string]any, fields ...string) (int64, bool, error) 
 }
 
 // startOperator runs an operator in ns and stops it at the end of the test.
-func startOperator(t *testing.T, ns string) {
+func startOperator(t *testing.T, ns string, tune ...func(*operator.Config)) {
 	t.Helper()
-	op, err := operator.New(operator.Config{RESTConfig: local.RESTConfig(), Namespace: ns, ResourceInterval: time.Hour, RemoteTimeout: 3 * time.Second})
+	cfg := operator.Config{RESTConfig: local.RESTConfig(), Namespace: ns, ResourceInterval: time.Hour, RemoteTimeout: 3 * time.Second}
+	for _, f := range tune {
+		f(&cfg)
+	}
+	op, err := operator.New(cfg)
 	assert.NilError(t, err)
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -345,4 +349,68 @@ func TestLegacyKubeconfigLabelAndRotation(t *testing.T) {
 		_, err := remoteKube.CoreV1().ConfigMaps("default").Get(ctx, "rotated", metav1.GetOptions{})
 		return apierrors.IsNotFound(err), nil
 	})
+}
+
+// With mandatory impersonation a destination naming no service account acts
+// as the operator's default one, and the write policy refuses a
+// ClusterRoleBinding before anything is written.
+func TestPolicyAndMandatoryImpersonation(t *testing.T) {
+	ctx := context.Background()
+	cfg := local.RESTConfig()
+	kube := kubernetes.NewForConfigOrDie(cfg)
+	vidra := versioned.NewForConfigOrDie(cfg)
+	for _, name := range []string{"vidra-policy", "tenant-c"} {
+		_, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
+		assert.NilError(t, err)
+	}
+	_, err := kube.CoreV1().ServiceAccounts("tenant-c").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default-deployer"}}, metav1.CreateOptions{})
+	assert.NilError(t, err)
+	_, err = kube.RbacV1().Roles("tenant-c").Create(ctx, &rbacv1.Role{
+		ObjectMeta: metav1.ObjectMeta{Name: "deployer"},
+		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get", "list", "watch", "create", "update", "patch", "delete"}}},
+	}, metav1.CreateOptions{})
+	assert.NilError(t, err)
+	_, err = kube.RbacV1().RoleBindings("tenant-c").Create(ctx, &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "deployer"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "deployer"},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: "default-deployer", Namespace: "tenant-c"}},
+	}, metav1.CreateOptions{})
+	assert.NilError(t, err)
+	startOperator(t, "vidra-policy", func(c *operator.Config) {
+		c.DefaultServiceAccount = &v1alpha1.ServiceAccountReference{Namespace: "tenant-c", Name: "default-deployer"}
+		c.Policy.DeniedKinds = []string{"rbac.authorization.k8s.io/ClusterRoleBinding"}
+	})
+
+	manifest := "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: fine\n  namespace: tenant-c\n---\n" +
+		"apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n  name: grab-admin\n" +
+		"roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}\n" +
+		"subjects: [{kind: ServiceAccount, name: default-deployer, namespace: tenant-c}]\n"
+	_, err = vidra.InfrahubV1alpha1().VidraResources().Create(ctx, &v1alpha1.VidraResource{
+		ObjectMeta: metav1.ObjectMeta{Name: "policed"},
+		Spec:       v1alpha1.VidraResourceSpec{Manifest: manifest},
+	}, metav1.CreateOptions{})
+	assert.NilError(t, err)
+	until(t, "the ConfigMap applied as the default service account", func() (bool, error) {
+		cm, err := kube.CoreV1().ConfigMaps("tenant-c").Get(ctx, "fine", metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		for _, f := range cm.ManagedFields {
+			if f.Manager == v1alpha1.FieldManager {
+				return true, nil
+			}
+		}
+		return false, fmt.Errorf("no vidra field manager")
+	})
+	until(t, "the ClusterRoleBinding refused by policy", func() (bool, error) {
+		r, msg, err := reason(vidra, "policed")
+		return r == vidraresource.ReasonNotOwned && strings.Contains(msg, "policy forbids"), fmt.Errorf("%s %s %v", r, msg, err)
+	})
+	_, err = kube.RbacV1().ClusterRoleBindings().Get(ctx, "grab-admin", metav1.GetOptions{})
+	assert.Assert(t, apierrors.IsNotFound(err), "the ClusterRoleBinding was created")
+
+	_, err = vidra.InfrahubV1alpha1().VidraResources().Patch(ctx, "policed", "application/merge-patch+json",
+		[]byte(`{"metadata":{"annotations":{"`+v1alpha1.AnnotationDeletionPolicy+`":"orphan"}}}`), metav1.PatchOptions{})
+	assert.NilError(t, err)
+	assert.NilError(t, vidra.InfrahubV1alpha1().VidraResources().Delete(ctx, "policed", metav1.DeleteOptions{}))
 }
