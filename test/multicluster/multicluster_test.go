@@ -3,11 +3,14 @@
 package multicluster
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +24,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/klog/v2"
 
 	v1alpha1 "github.com/vidra-operator/vidra/apis/infrahub/v1alpha1"
 	"github.com/vidra-operator/vidra/controllers/operator"
@@ -31,11 +35,47 @@ import (
 
 var local *controlplane.ControlPlane
 
+// logs holds everything the operators of this package logged, scanned at
+// the end for secrets.
+var logs lockedBuffer
+
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 func TestMain(m *testing.M) {
-	os.Exit(controlplane.RunMain(m, controlplane.Config{
+	klog.LogToStderr(false)
+	klog.SetOutput(io.MultiWriter(os.Stderr, &logs))
+	code := controlplane.RunMain(m, controlplane.Config{
 		Name:     "local",
 		CRDPaths: []string{filepath.Join("..", "..", "manifests", "crds")},
-	}, &local))
+	}, &local)
+	klog.Flush()
+	// Planted secrets and kubeconfig material must never reach the logs.
+	for _, leak := range []string{secretText, "client-key-data", "client-certificate-data", "BEGIN RSA", "BEGIN EC", "BEGIN PRIVATE"} {
+		if strings.Contains(logs.String(), leak) {
+			fmt.Fprintf(os.Stderr, "FAIL: the operator logged %q\n", leak)
+			code = 1
+		}
+	}
+	if !strings.Contains(logs.String(), "Starting controller") {
+		fmt.Fprintln(os.Stderr, "FAIL: no operator log was captured, so the secret scan proved nothing")
+		code = 1
+	}
+	os.Exit(code)
 }
 
 var gvrWidget = schema.GroupVersionResource{Group: "harness.vidra.dev", Version: "v1alpha1", Resource: "widgets"}
