@@ -58,6 +58,9 @@ const (
 
 var everything = labels.Everything()
 
+// listPageSize is the GraphQL page size of artifact listings.
+const listPageSize = 2000
+
 // artifactParallelism bounds the downloads and writes of one sync pass.
 const artifactParallelism = 8
 
@@ -602,8 +605,11 @@ func (c *Controller) connection(sync *v1alpha1.InfrahubSync) (infrahub.Config, e
 		QueryName:          src.QueryName,
 		Timeout:            c.opts.Timeout,
 		UserAgent:          "vidra-operator",
-		Observer:           c.opts.RequestObserver,
-		CABundle:           c.opts.CABundle,
+		// One request lists up to this many artifacts: a resync of a large
+		// definition stays a single request (Infrahub caps a page at 5000).
+		PageSize: listPageSize,
+		Observer: c.opts.RequestObserver,
+		CABundle: c.opts.CABundle,
 	}
 	if cfg.QueryName == "" {
 		cfg.QueryName = c.opts.QueryName
