@@ -60,7 +60,7 @@ func runMain(m *testing.M) int {
 	}
 	return controlplane.RunMain(m, controlplane.Config{
 		Name:     "plugin",
-		CRDPaths: []string{filepath.Join("..", "..", "manifests", "crds")}, APIServerFlags: []string{"--v=3"},
+		CRDPaths: []string{filepath.Join("..", "..", "manifests", "crds")},
 	}, &cp)
 }
 
