@@ -97,6 +97,8 @@ type Controller struct {
 
 	mu    sync.Mutex
 	polls map[string]*pollState
+
+	written *writtenResources
 }
 
 // pollState remembers the last listing of a sync, so passes caused by its
@@ -139,6 +141,7 @@ func NewController(
 		clock:    clock.RealClock{},
 		opts:     opts,
 		polls:    map[string]*pollState{},
+		written:  newWrittenResources(),
 	}
 	if _, err := syncInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: c.enqueue,
@@ -169,6 +172,7 @@ func NewController(
 				obj = tomb.Obj
 			}
 			if vr, ok := obj.(*v1alpha1.VidraResource); ok {
+				c.written.drop(vr.Name, vr.UID)
 				c.enqueueOwner(vr)
 			}
 		},

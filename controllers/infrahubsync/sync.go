@@ -73,6 +73,9 @@ func (c *Controller) sync(ctx context.Context, sync *v1alpha1.InfrahubSync) (tim
 	if err != nil {
 		return 0, err
 	}
+	if sync.DeletionTimestamp != nil {
+		c.written.forget(sync.UID)
+	}
 
 	if sync.Spec.Suspend {
 		// Suspension reaches the VidraResources too, so they stop applying.
@@ -136,6 +139,7 @@ func (c *Controller) sync(ctx context.Context, sync *v1alpha1.InfrahubSync) (tim
 		err   error
 	}
 	results := make([]outcome, len(artifacts))
+	now := c.clock.Now()
 	sem := make(chan struct{}, artifactParallelism)
 	var wg gosync.WaitGroup
 	for i, a := range artifacts {
@@ -147,8 +151,11 @@ func (c *Controller) sync(ctx context.Context, sync *v1alpha1.InfrahubSync) (tim
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			wrote, err := c.ensureResource(ctx, sync, a, ResourceName(sync.Name, a.ID), byArtifact[a.ID], listOpts, cfg)
-			results[i] = outcome{wrote, err}
+			written, err := c.ensureResource(ctx, sync, a, ResourceName(sync.Name, a.ID), byArtifact[a.ID], listOpts, cfg)
+			if written != nil {
+				c.written.record(written, now)
+			}
+			results[i] = outcome{written != nil, err}
 		}()
 	}
 	wg.Wait()
@@ -174,6 +181,7 @@ func (c *Controller) sync(ctx context.Context, sync *v1alpha1.InfrahubSync) (tim
 	// never everything at once unless the user allowed an empty result.
 	emptyGuard := len(artifacts) == 0 && len(owned) > 0 && !sync.Spec.AllowEmpty
 	prune := sync.Spec.Prune == nil || *sync.Spec.Prune
+	removed := map[string]bool{}
 	if !emptyGuard && prune {
 		for _, vr := range owned {
 			if vr.Spec.Source != nil && present[vr.Spec.Source.ArtifactID] {
@@ -190,6 +198,8 @@ func (c *Controller) sync(ctx context.Context, sync *v1alpha1.InfrahubSync) (tim
 				retry = true
 				continue
 			}
+			removed[vr.Name] = true
+			c.written.drop(vr.Name, vr.UID)
 			changed++
 			c.event(sync, corev1.EventTypeNormal, "Pruned", "Delete", "Removed VidraResource %s: its artifact is no longer in Infrahub", vr.Name)
 		}
@@ -201,7 +211,7 @@ func (c *Controller) sync(ctx context.Context, sync *v1alpha1.InfrahubSync) (tim
 		}
 		return table[i].ID < table[j].ID
 	})
-	result := c.summarize(sync, artifacts, problems, notReady, emptyGuard)
+	result := c.summarize(sync, artifacts, problems, notReady, removed, emptyGuard)
 	if changed > 0 {
 		c.event(sync, corev1.EventTypeNormal, ReasonSynced, "Sync", "%d VidraResources created, updated or removed from %d artifacts", changed, len(artifacts))
 	}
@@ -288,17 +298,17 @@ func dedupe(in []infrahub.Artifact) []infrahub.Artifact {
 // The content is downloaded only when the checksum or storage id differs
 // from what the VidraResource holds.
 func (c *Controller) ensureResource(ctx context.Context, sync *v1alpha1.InfrahubSync, a infrahub.Artifact, name string,
-	existing *v1alpha1.VidraResource, opts infrahub.ListOptions, cfg infrahub.Config) (bool, error) {
+	existing *v1alpha1.VidraResource, opts infrahub.ListOptions, cfg infrahub.Config) (*v1alpha1.VidraResource, error) {
 	if existing != nil && existing.DeletionTimestamp != nil {
 		// On its way out (e.g. the artifact came back while it was being
 		// cleaned up); it is written again once it is gone.
-		return false, nil
+		return nil, nil
 	}
 	if existing == nil {
 		if other, err := c.vrs.Get(name); err == nil {
 			// Same name, another owner: most likely the leftover of a sync
 			// that was deleted and recreated, on its way out through GC.
-			return false, fmt.Errorf("VidraResource %s exists but belongs to another InfrahubSync (uid %s); waiting for it to go", name, ownerUID(other))
+			return nil, fmt.Errorf("VidraResource %s exists but belongs to another InfrahubSync (uid %s); waiting for it to go", name, ownerUID(other))
 		}
 	}
 	want := desiredSpec(sync, a)
@@ -307,19 +317,19 @@ func (c *Controller) ensureResource(ctx context.Context, sync *v1alpha1.Infrahub
 		// Same content: keep the manifest, update only settings that changed.
 		want.Manifest = existing.Spec.Manifest
 		if apiequality.Semantic.DeepEqual(existing.Spec, want) && labelsMatch(existing, sync, a) {
-			return false, nil
+			return nil, nil
 		}
 	} else {
 		source, err := c.sources.Source(cfg)
 		if err != nil {
-			return false, err
+			return nil, err
 		}
 		content, err := source.FetchContent(ctx, a, opts)
 		if err != nil {
-			return false, fmt.Errorf("download %s: %v", artifactLabel(a), err)
+			return nil, fmt.Errorf("download %s: %v", artifactLabel(a), err)
 		}
 		if strings.TrimSpace(string(content)) == "" {
-			return false, fmt.Errorf("%s is empty; keeping what was applied before", artifactLabel(a))
+			return nil, fmt.Errorf("%s is empty; keeping what was applied before", artifactLabel(a))
 		}
 		want.Manifest = string(content)
 	}
@@ -329,7 +339,7 @@ func (c *Controller) ensureResource(ctx context.Context, sync *v1alpha1.Infrahub
 	// VidraResource controller. Fields the sync stops setting go away.
 	spec, err := specMap(want)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	patch, err := json.Marshal(map[string]any{
 		"apiVersion": v1alpha1.SchemeGroupVersion.String(),
@@ -345,14 +355,15 @@ func (c *Controller) ensureResource(ctx context.Context, sync *v1alpha1.Infrahub
 		"spec": spec,
 	})
 	if err != nil {
-		return false, fmt.Errorf("encode VidraResource %s: %w", name, err)
+		return nil, fmt.Errorf("encode VidraResource %s: %w", name, err)
 	}
 	force := true
-	if _, err := c.client.InfrahubV1alpha1().VidraResources().Patch(ctx, name, types.ApplyPatchType, patch,
-		metav1.PatchOptions{FieldManager: v1alpha1.FieldManager, Force: &force}); err != nil {
-		return false, fmt.Errorf("write VidraResource %s for %s: %v", name, artifactLabel(a), err)
+	written, err := c.client.InfrahubV1alpha1().VidraResources().Patch(ctx, name, types.ApplyPatchType, patch,
+		metav1.PatchOptions{FieldManager: v1alpha1.FieldManager, Force: &force})
+	if err != nil {
+		return nil, fmt.Errorf("write VidraResource %s for %s: %v", name, artifactLabel(a), err)
 	}
-	return true, nil
+	return written, nil
 }
 
 // specMap is the spec to apply. suspend is always present: while a sync is
@@ -445,7 +456,7 @@ func (c *Controller) ownedResources(sync *v1alpha1.InfrahubSync) ([]*v1alpha1.Vi
 			out = append(out, vr)
 		}
 	}
-	return out, nil
+	return c.written.overlay(sync.UID, out, c.clock.Now()), nil
 }
 
 func ownerUID(vr *v1alpha1.VidraResource) string {
@@ -497,7 +508,7 @@ func classify(err error) (string, bool) {
 }
 
 // summarize turns a pass into conditions.
-func (c *Controller) summarize(sync *v1alpha1.InfrahubSync, artifacts []infrahub.Artifact, problems, notReady []string, emptyGuard bool) conditions.Result {
+func (c *Controller) summarize(sync *v1alpha1.InfrahubSync, artifacts []infrahub.Artifact, problems, notReady []string, removed map[string]bool, emptyGuard bool) conditions.Result {
 	switch {
 	case emptyGuard:
 		return conditions.Result{Stalled: true, Reason: ReasonEmptyListing, Message: fmt.Sprintf(
@@ -508,9 +519,16 @@ func (c *Controller) summarize(sync *v1alpha1.InfrahubSync, artifacts []infrahub
 	case len(notReady) > 0:
 		return conditions.Result{Progressing: true, Reason: ReasonArtifactsNotReady, Message: "Keeping what was applied for artifacts not ready in Infrahub: " + strings.Join(notReady, "; ")}
 	}
-	owned, _ := c.ownedResources(sync)
+	// Read again: the VidraResources this pass wrote are not reconciled yet.
+	owned, err := c.ownedResources(sync)
+	if err != nil {
+		return conditions.Result{Reason: ReasonWriteFailed, Message: err.Error()}
+	}
 	var waiting []string
 	for _, vr := range owned {
+		if removed[vr.Name] {
+			continue
+		}
 		cond := meta.FindStatusCondition(vr.Status.Conditions, v1alpha1.ConditionReady)
 		switch {
 		case cond == nil || cond.ObservedGeneration != vr.Generation:

@@ -109,6 +109,7 @@ func TestIdleResyncListsOnceAndDownloadsNothing(t *testing.T) {
 	assert.Equal(t, e.fake.Count(infrahubtest.EndpointStorage)+e.fake.Count(infrahubtest.EndpointArtifact), 0, "no download when nothing changed")
 	assert.Equal(t, e.fake.Count(infrahubtest.EndpointLogin), 0, "the login is reused")
 	after := e.getSync("idle")
+	assert.DeepEqual(t, after.Status, before.Status)
 	assert.Equal(t, after.ResourceVersion, before.ResourceVersion, "an idle resync writes no status")
 }
 

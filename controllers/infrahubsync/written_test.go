@@ -1,0 +1,205 @@
+package infrahubsync
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"testing"
+	"time"
+
+	"gotest.tools/v3/assert"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	k8stesting "k8s.io/client-go/testing"
+	clocktesting "k8s.io/utils/clock/testing"
+
+	v1alpha1 "github.com/vidra-operator/vidra/apis/infrahub/v1alpha1"
+	"github.com/vidra-operator/vidra/generated/clientset/versioned/fake"
+	externalversions "github.com/vidra-operator/vidra/generated/informers/externalversions"
+	"github.com/vidra-operator/vidra/infrahub"
+)
+
+// countingSource serves fixed artifacts and counts downloads.
+type countingSource struct {
+	mu        sync.Mutex
+	artifacts []infrahub.Artifact
+	downloads int
+}
+
+func (s *countingSource) Source(infrahub.Config) (Source, error) { return s, nil }
+
+func (s *countingSource) ListArtifacts(context.Context, infrahub.ListOptions) ([]infrahub.Artifact, error) {
+	return s.artifacts, nil
+}
+
+func (s *countingSource) FetchContent(context.Context, infrahub.Artifact, infrahub.ListOptions) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.downloads++
+	return []byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n"), nil
+}
+
+// The informer never sees the writes here (it is not started), as happens
+// for a moment after every write: the controller must neither report Ready
+// on VidraResources it just wrote nor write and download them again.
+func TestPassAfterWriteTrustsItsOwnWritesOverALaggingCache(t *testing.T) {
+	ctx := context.Background()
+	obj := &v1alpha1.InfrahubSync{
+		ObjectMeta: metav1.ObjectMeta{Name: "lag", UID: types.UID("sync-uid"), Generation: 1},
+		Spec: v1alpha1.InfrahubSyncSpec{Source: v1alpha1.InfrahubSource{
+			InfrahubAPIURL: "http://infrahub.invalid", ArtifactName: "Lag_Manifest",
+		}},
+	}
+	client := fake.NewClientset(obj)
+	// The fake's apply needs an OpenAPI schema the generated code does not
+	// carry; keep the last status written instead.
+	var statusMu sync.Mutex
+	var lastStatus v1alpha1.InfrahubSyncStatus
+	client.PrependReactor("patch", "infrahubsyncs", func(action k8stesting.Action) (bool, runtime.Object, error) {
+		patch := action.(k8stesting.PatchAction)
+		if patch.GetSubresource() != "status" {
+			return false, nil, nil
+		}
+		var written v1alpha1.InfrahubSync
+		if err := json.Unmarshal(patch.GetPatch(), &written); err != nil {
+			return true, nil, err
+		}
+		statusMu.Lock()
+		lastStatus = written.Status
+		statusMu.Unlock()
+		out := obj.DeepCopy()
+		out.Status = written.Status
+		return true, out, nil
+	})
+	// The same for VidraResources: the server's answer to an apply, with a
+	// UID and a generation that moves when the spec does.
+	stored := map[string]*v1alpha1.VidraResource{}
+	client.PrependReactor("patch", "vidraresources", func(action k8stesting.Action) (bool, runtime.Object, error) {
+		patch := action.(k8stesting.PatchAction)
+		var written v1alpha1.VidraResource
+		if err := json.Unmarshal(patch.GetPatch(), &written); err != nil {
+			return true, nil, err
+		}
+		statusMu.Lock()
+		defer statusMu.Unlock()
+		prev := stored[patch.GetName()]
+		switch {
+		case prev == nil:
+			written.UID = types.UID("uid-" + patch.GetName())
+			written.Generation = 1
+		case !apiequality.Semantic.DeepEqual(prev.Spec, written.Spec):
+			written.UID, written.Generation = prev.UID, prev.Generation+1
+		default:
+			written.UID, written.Generation = prev.UID, prev.Generation
+		}
+		stored[patch.GetName()] = written.DeepCopy()
+		return true, written.DeepCopy(), nil
+	})
+	factory := externalversions.NewSharedInformerFactory(client, 0)
+	source := &countingSource{artifacts: []infrahub.Artifact{
+		{ID: "a1", Name: "Lag_Manifest", Status: infrahub.StatusReady, Checksum: "c1", StorageID: "s1", TargetLabel: "one"},
+		{ID: "a2", Name: "Lag_Manifest", Status: infrahub.StatusReady, Checksum: "c2", StorageID: "s2", TargetLabel: "two"},
+	}}
+	c, err := NewController(client, factory.Infrahub().V1alpha1().InfrahubSyncs(), factory.Infrahub().V1alpha1().VidraResources(),
+		nil, source, nil, nil, Options{})
+	assert.NilError(t, err)
+	clock := clocktesting.NewFakePassiveClock(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
+	c.clock = clock
+
+	ready := func() *metav1.Condition {
+		statusMu.Lock()
+		defer statusMu.Unlock()
+		return meta.FindStatusCondition(lastStatus.Conditions, v1alpha1.ConditionReady)
+	}
+	pass := func() {
+		t.Helper()
+		current := obj.DeepCopy()
+		statusMu.Lock()
+		current.Status = lastStatus
+		statusMu.Unlock()
+		_, err := c.sync(ctx, current)
+		assert.NilError(t, err)
+	}
+
+	pass()
+	assert.Equal(t, source.downloads, 2)
+	cond := ready()
+	assert.Assert(t, cond != nil)
+	assert.Equal(t, cond.Status, metav1.ConditionFalse, "Ready before any VidraResource was reconciled: %s", cond.Message)
+	assert.Equal(t, cond.Reason, ReasonResourcesNotReady)
+
+	writes := countVidraResourceWrites(client)
+	pass()
+	assert.Equal(t, source.downloads, 2, "the lagging cache made the pass download again")
+	assert.Equal(t, countVidraResourceWrites(client), writes, "the lagging cache made the pass write again")
+	assert.Equal(t, ready().Status, metav1.ConditionFalse)
+
+	// Past the time the cache is trusted to catch up, the cache wins again.
+	clock.SetTime(clock.Now().Add(writtenTTL + time.Second))
+	owned, err := c.ownedResources(obj)
+	assert.NilError(t, err)
+	assert.Equal(t, len(owned), 0)
+}
+
+func countVidraResourceWrites(client *fake.Clientset) int {
+	n := 0
+	for _, a := range client.Actions() {
+		if a.GetResource().Resource == "vidraresources" && (a.GetVerb() == "patch" || a.GetVerb() == "create" || a.GetVerb() == "update") {
+			n++
+		}
+	}
+	return n
+}
+
+func TestWrittenResourcesOverlay(t *testing.T) {
+	now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	owner := types.UID("owner")
+	isController := true
+	vr := func(name, uid string, generation int64) *v1alpha1.VidraResource {
+		return &v1alpha1.VidraResource{ObjectMeta: metav1.ObjectMeta{
+			Name: name, UID: types.UID(uid), Generation: generation,
+			OwnerReferences: []metav1.OwnerReference{{UID: owner, Controller: &isController}},
+		}}
+	}
+	names := func(vrs []*v1alpha1.VidraResource) map[string]int64 {
+		out := map[string]int64{}
+		for _, v := range vrs {
+			out[v.Name] = v.Generation
+		}
+		return out
+	}
+
+	w := newWrittenResources()
+	w.record(vr("new", "u-new", 1), now)
+	w.record(vr("updated", "u-upd", 3), now)
+	w.record(vr("caught-up", "u-cu", 2), now)
+	w.record(vr("replaced", "u-old", 5), now)
+	foreign := vr("foreign", "u-f", 1)
+	foreign.OwnerReferences[0].UID = "someone-else"
+	w.record(foreign, now)
+
+	cached := []*v1alpha1.VidraResource{vr("updated", "u-upd", 2), vr("caught-up", "u-cu", 2), vr("replaced", "u-new2", 1), vr("plain", "u-p", 7)}
+	got := names(w.overlay(owner, cached, now))
+	assert.DeepEqual(t, got, map[string]int64{
+		"new":       1, // written, not cached yet
+		"updated":   3, // the cache is a generation behind
+		"caught-up": 2,
+		"replaced":  1, // another object of the same name: the cache wins
+		"plain":     7,
+	})
+	// Entries the cache caught up with are forgotten.
+	assert.Equal(t, len(w.byName), 3) // new, updated, foreign
+
+	w.drop("updated", "not-its-uid")
+	assert.Equal(t, len(w.byName), 3, "a delete of another object of the name must not drop the write")
+	w.drop("updated", "u-upd")
+	assert.Equal(t, len(w.byName), 2)
+
+	w.forget(owner)
+	assert.Equal(t, len(w.byName), 1, "only the other owner's write is left")
+	assert.Equal(t, len(w.overlay(owner, nil, now.Add(writtenTTL+time.Second))), 0)
+	assert.Equal(t, len(w.byName), 0, "expired entries are dropped")
+}
