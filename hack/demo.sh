@@ -4,7 +4,7 @@
 # Builds the binaries, starts a local Kubernetes control plane (etcd,
 # kube-apiserver, kube-controller-manager; built from the Go module proxy the
 # first time, ~10 minutes on 2 cores, cached afterwards), a local Infrahub
-# stand-in seeded with hack/demo/artifacts, and the operator; creates
+# stand-in seeded with test/testdata/artifacts, and the operator; creates
 # InfrahubSyncs, shows what was synced, then regenerates an artifact and shows
 # the change arrive. Ctrl-C tears everything down.
 #
@@ -15,7 +15,7 @@
 #                            and the operator still run on this machine.
 #   DEMO_NONINTERACTIVE=1    exit (and clean up) after showing the change.
 #   DEMO_ASSUME_YES=1        skip the confirmation for DEMO_KUBECONFIG.
-#   DEMO_CRDS_DIR=dir        KubeVirt/VirtRigaud CRDs (default ../shared/testdata/crds).
+#   DEMO_CRDS_DIR=dir        KubeVirt/VirtRigaud CRDs (default test/testdata/crds).
 #   DEMO_WORK_DIR=dir        where logs and state go (default: a temp dir, removed).
 #   DEMO_SKIP_BUILD=1        use bin/ as built by `make build`.
 #   DEMO_BIN_DIR=dir         where the binaries are built (default bin/).
@@ -26,7 +26,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cache_dir="${VIDRA_CACHE_DIR:-${root}/.cache}"
 noninteractive="${DEMO_NONINTERACTIVE:-}"
 own_kubeconfig="${DEMO_KUBECONFIG:-}"
-crds_dir="${DEMO_CRDS_DIR:-${root}/../shared/testdata/crds}"
+crds_dir="${DEMO_CRDS_DIR:-${root}/test/testdata/crds}"
 bin="${DEMO_BIN_DIR:-${root}/bin}"
 ns=vidra-demo
 started=${SECONDS}
@@ -228,7 +228,7 @@ fi
 
 say "Infrahub stand-in (fake Infrahub) with the sample artifacts"
 mkdir -p "${work}/seed"
-cp "${root}/hack/demo/artifacts/webserver-shop.yaml" "${work}/seed/"
+cp "${root}/test/testdata/artifacts/webserver-shop.yaml" "${work}/seed/"
 start fake-infrahub "${work}/fake-infrahub.log" \
 	"${bin}/fake-infrahub" -listen 127.0.0.1:0 -seed-dir "${work}/seed" \
 	-artifact-name Webserver_Manifest -user admin -password infrahub >/dev/null
@@ -237,7 +237,7 @@ infrahub="http://$(address_in_log "${work}/fake-infrahub.log" "fake Infrahub lis
 wait_until 30 "the Infrahub stand-in to answer" curl -fsS "${infrahub}/__fake__/counts"
 if [[ ${#vm_crds[@]} -gt 0 ]]; then
 	for f in vm-db01 virtrigaud-app01; do
-		curl -fsS -X POST --data-binary "@${root}/hack/demo/artifacts/${f}.yaml" \
+		curl -fsS -X POST --data-binary "@${root}/test/testdata/artifacts/${f}.yaml" \
 			"${infrahub}/__fake__/artifacts?name=VirtualMachine_Manifest&target=${f}&kind=KubernetesVirtualMachine&definition=VM_Artifact_Definition" >/dev/null
 	done
 fi
@@ -313,7 +313,7 @@ fi
 
 say "Regenerating the webserver artifact in Infrahub: 3 replicas, nginx:1.28"
 sed -e 's/replicas: 2/replicas: 3/' -e 's/nginx:1.27/nginx:1.28/' \
-	"${root}/hack/demo/artifacts/webserver-shop.yaml" >"${work}/webserver-shop-v2.yaml"
+	"${root}/test/testdata/artifacts/webserver-shop.yaml" >"${work}/webserver-shop-v2.yaml"
 show "curl -X POST --data-binary @webserver-shop-v2.yaml '${infrahub}/__fake__/artifacts?name=Webserver_Manifest&target=webserver-shop'"
 curl -fsS -X POST --data-binary "@${work}/webserver-shop-v2.yaml" \
 	"${infrahub}/__fake__/artifacts?name=Webserver_Manifest&target=webserver-shop" >/dev/null

@@ -262,14 +262,14 @@ spec:
 // managed object.
 func TestVirtualMachinesAndCrossplaneWithRealCRDs(t *testing.T) {
 	e := newEnv(t)
-	crds := filepath.Join("..", "..", "..", "shared", "testdata", "crds")
+	crds := filepath.Join("..", "testdata", "crds")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	assert.NilError(t, cp.InstallCRDs(ctx,
 		filepath.Join(crds, "infra.virtrigaud.io_virtualmachines.yaml"),
 		filepath.Join(crds, "kubernetes.crossplane.io_objects.yaml"),
 	))
-	artifacts := filepath.Join("..", "..", "..", "shared", "testdata", "artifacts")
+	artifacts := filepath.Join("..", "testdata", "artifacts")
 	kubevirtCRD := string(readTestdata(t, filepath.Join(crds, "kubevirt.io_virtualmachines.yaml")))
 
 	// The KubeVirt CRD is managed by Vidra itself, then its VM is applied.
