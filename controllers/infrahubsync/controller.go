@@ -10,7 +10,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	coreinformers "k8s.io/client-go/informers/core/v1"
@@ -163,8 +165,11 @@ func NewController(
 	if _, err := vrInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		UpdateFunc: func(old, cur any) {
 			o, n := old.(*v1alpha1.VidraResource), cur.(*v1alpha1.VidraResource)
-			if o.Generation != n.Generation || readyOf(o) != readyOf(n) {
-				c.enqueueOwner(n)
+			switch {
+			case o.Generation != n.Generation:
+				c.enqueueOwner(n, resourceSettle)
+			case readyOf(o) != readyOf(n):
+				c.enqueueOwner(n, c.readinessDelay(o, n))
 			}
 		},
 		DeleteFunc: func(obj any) {
@@ -173,7 +178,7 @@ func NewController(
 			}
 			if vr, ok := obj.(*v1alpha1.VidraResource); ok {
 				c.written.drop(vr.Name, vr.UID)
-				c.enqueueOwner(vr)
+				c.enqueueOwner(vr, resourceSettle)
 			}
 		},
 	}); err != nil {
@@ -211,18 +216,57 @@ func (c *Controller) enqueue(obj any) {
 	c.queue.Add(key)
 }
 
-// enqueueOwner brings back the sync of a VidraResource that changed. While
-// hundreds of VidraResources converge, their changes are folded into one
-// pass per resourceSettle instead of one pass each.
-func (c *Controller) enqueueOwner(vr *v1alpha1.VidraResource) {
+// enqueueOwner brings back the sync of a VidraResource that changed, after
+// delay; changes within the delay are folded into one pass.
+func (c *Controller) enqueueOwner(vr *v1alpha1.VidraResource, delay time.Duration) {
 	if ref := metav1.GetControllerOf(vr); ref != nil && ref.Kind == "InfrahubSync" {
-		c.queue.AddAfter(ref.Name, resourceSettle)
+		c.queue.AddAfter(ref.Name, delay)
 	}
 }
 
-// resourceSettle is how long VidraResource changes are gathered before the
-// sync's readiness is computed again.
-const resourceSettle = time.Second
+const (
+	// resourceSettle is how long VidraResource changes are gathered before
+	// the sync's readiness is computed again.
+	resourceSettle = time.Second
+	// progressInterval spaces the status writes that only report progress
+	// while many VidraResources converge: each rewrites the sync's whole
+	// artifacts table, which at a thousand artifacts costs the API server
+	// more than the VidraResources' own writes.
+	progressInterval = 10 * time.Second
+)
+
+// readinessDelay is how soon the sync of a VidraResource whose readiness
+// changed must look again: soon when the sync's own readiness may flip
+// (a resource lost Ready, or the last one became Ready), else at the
+// progress interval.
+func (c *Controller) readinessDelay(old, cur *v1alpha1.VidraResource) time.Duration {
+	if isReady(old) && !isReady(cur) {
+		return resourceSettle
+	}
+	ref := metav1.GetControllerOf(cur)
+	if ref == nil {
+		return resourceSettle
+	}
+	siblings, err := c.vrs.List(labels.SelectorFromSet(labels.Set{LabelSyncKey: SyncLabelValue(ref.Name)}))
+	if err != nil {
+		return resourceSettle
+	}
+	for _, vr := range siblings {
+		if vr.Name == cur.Name {
+			vr = cur // the lister may not hold this update yet
+		}
+		if !isReady(vr) {
+			return progressInterval
+		}
+	}
+	return resourceSettle
+}
+
+// isReady reports whether a VidraResource is Ready for its current spec.
+func isReady(vr *v1alpha1.VidraResource) bool {
+	cond := meta.FindStatusCondition(vr.Status.Conditions, v1alpha1.ConditionReady)
+	return cond != nil && cond.Status == metav1.ConditionTrue && cond.ObservedGeneration == vr.Generation
+}
 
 // secretChanged brings back the syncs whose credentials or CA may have
 // changed, and has them poll Infrahub again.

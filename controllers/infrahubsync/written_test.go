@@ -203,3 +203,39 @@ func TestWrittenResourcesOverlay(t *testing.T) {
 	assert.Equal(t, len(w.overlay(owner, nil, now.Add(writtenTTL+time.Second))), 0)
 	assert.Equal(t, len(w.byName), 0, "expired entries are dropped")
 }
+
+// While VidraResources converge, the sync rewrites its status at the
+// progress interval; it looks again at once when its own readiness may
+// flip.
+func TestReadinessDelay(t *testing.T) {
+	client := fake.NewClientset()
+	factory := externalversions.NewSharedInformerFactory(client, 0)
+	c, err := NewController(client, factory.Infrahub().V1alpha1().InfrahubSyncs(), factory.Infrahub().V1alpha1().VidraResources(),
+		nil, &countingSource{}, nil, nil, Options{})
+	assert.NilError(t, err)
+	isController := true
+	vr := func(name string, ready bool) *v1alpha1.VidraResource {
+		status := metav1.ConditionFalse
+		if ready {
+			status = metav1.ConditionTrue
+		}
+		return &v1alpha1.VidraResource{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Generation: 1,
+				Labels:          map[string]string{LabelSyncKey: SyncLabelValue("s")},
+				OwnerReferences: []metav1.OwnerReference{{Kind: "InfrahubSync", Name: "s", UID: "s-uid", Controller: &isController}},
+			},
+			Status: v1alpha1.VidraResourceStatus{Conditions: []metav1.Condition{{Type: v1alpha1.ConditionReady, Status: status, ObservedGeneration: 1}}},
+		}
+	}
+	indexer := factory.Infrahub().V1alpha1().VidraResources().Informer().GetIndexer()
+	for _, o := range []*v1alpha1.VidraResource{vr("a", false), vr("b", false), vr("c", true)} {
+		assert.NilError(t, indexer.Add(o))
+	}
+
+	assert.Equal(t, c.readinessDelay(vr("a", false), vr("a", true)), progressInterval, "b is still converging")
+	assert.NilError(t, indexer.Update(vr("a", true)))
+	// The lister may not hold the update that caused the event yet.
+	assert.Equal(t, c.readinessDelay(vr("b", false), vr("b", true)), resourceSettle, "the last one became Ready")
+	assert.NilError(t, indexer.Update(vr("b", true)))
+	assert.Equal(t, c.readinessDelay(vr("c", true), vr("c", false)), resourceSettle, "a Ready one lost Ready")
+}

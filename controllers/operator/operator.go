@@ -21,7 +21,6 @@ import (
 	v1alpha1 "github.com/vidra-operator/vidra/apis/infrahub/v1alpha1"
 	"github.com/vidra-operator/vidra/controllers/cluster"
 	"github.com/vidra-operator/vidra/controllers/infrahubsync"
-	"github.com/vidra-operator/vidra/controllers/manifest"
 	"github.com/vidra-operator/vidra/controllers/metrics"
 	"github.com/vidra-operator/vidra/controllers/vidraresource"
 	"github.com/vidra-operator/vidra/controllers/watch"
@@ -120,7 +119,8 @@ func New(cfg Config) (*Operator, error) {
 		Secrets:   secrets.Lister().Secrets(cfg.Namespace),
 		Namespace: cfg.Namespace,
 		Watch: watch.Options{
-			Transform: manifest.StripForCache,
+			// The default transform keeps the cache small and drops what
+			// is not drift (see watch.StripTransform).
 			OnChange: func(owners []string, _ schema.GroupVersionResource, _, _ string) {
 				if f := onChange.Load(); f != nil {
 					(*f)(owners)

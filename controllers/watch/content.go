@@ -10,13 +10,19 @@ import (
 	v1alpha1 "github.com/vidra-operator/vidra/apis/infrahub/v1alpha1"
 )
 
-// lastAppliedAnnotation is kubectl's client-side apply record: a full copy
-// of the object, often the largest thing in it, and never read by Vidra.
-const lastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
+// strippedAnnotations are never read by Vidra and are not drift: kubectl's
+// client-side apply record (a full copy of the object, often the largest
+// thing in it) and the revision the Deployment controller stamps on every
+// new Deployment, which would otherwise bring each one's owner back once.
+var strippedAnnotations = []string{
+	"kubectl.kubernetes.io/last-applied-configuration",
+	"deployment.kubernetes.io/revision",
+}
 
 // StripTransform is the default Options.Transform. It drops
-// metadata.managedFields and the kubectl last-applied annotation, which
-// together are often more than half of a cached object. It mutates in place,
+// metadata.managedFields and strippedAnnotations; managedFields and the
+// kubectl last-applied annotation are often more than half of a cached
+// object. It mutates in place,
 // which client-go allows since the informer owns the object at that point,
 // and is idempotent. Anything that is not an *unstructured.Unstructured
 // (tombstones) passes through untouched.
@@ -31,7 +37,9 @@ func StripTransform(obj any) (any, error) {
 	}
 	delete(meta, "managedFields")
 	if ann, ok := meta["annotations"].(map[string]any); ok {
-		delete(ann, lastAppliedAnnotation)
+		for _, key := range strippedAnnotations {
+			delete(ann, key)
+		}
 		if len(ann) == 0 {
 			delete(meta, "annotations")
 		}

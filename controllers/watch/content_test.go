@@ -1,6 +1,7 @@
 package watch
 
 import (
+	"reflect"
 	"slices"
 	"testing"
 
@@ -102,7 +103,11 @@ func TestOwnersOf(t *testing.T) {
 
 func TestStripTransform(t *testing.T) {
 	u := deploymentObj()
-	u.SetAnnotations(map[string]string{lastAppliedAnnotation: "{}", "keep": "me"})
+	u.SetAnnotations(map[string]string{
+		"kubectl.kubernetes.io/last-applied-configuration": "{}",
+		"deployment.kubernetes.io/revision":                "3",
+		"keep":                                             "me",
+	})
 	for range 2 { // idempotent
 		out, err := StripTransform(u)
 		if err != nil {
@@ -119,12 +124,24 @@ func TestStripTransform(t *testing.T) {
 		}
 	}
 
-	u.SetAnnotations(map[string]string{lastAppliedAnnotation: "{}"})
+	u.SetAnnotations(map[string]string{"kubectl.kubernetes.io/last-applied-configuration": "{}"})
 	if _, err := StripTransform(u); err != nil {
 		t.Fatal(err)
 	}
 	if _, found, _ := unstructured.NestedFieldNoCopy(u.Object, "metadata", "annotations"); found {
 		t.Error("empty annotations map kept")
+	}
+
+	// A non-string annotation must not cost the others.
+	u = &unstructured.Unstructured{Object: map[string]any{"metadata": map[string]any{
+		"name":        "a",
+		"annotations": map[string]any{"x": int64(1), "y": "z", "kubectl.kubernetes.io/last-applied-configuration": "{}"},
+	}}}
+	if _, err := StripTransform(u); err != nil {
+		t.Fatal(err)
+	}
+	if got := u.Object["metadata"].(map[string]any)["annotations"]; !reflect.DeepEqual(got, map[string]any{"x": int64(1), "y": "z"}) {
+		t.Errorf("annotations = %v", got)
 	}
 
 	tomb := cache.DeletedFinalStateUnknown{Key: "ns/x"}

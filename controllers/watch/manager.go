@@ -15,11 +15,12 @@
 // list is silent, and updates count only when something other than status,
 // managedFields, resourceVersion or generation changed.
 //
-// Vidra's own writes are reported like anyone else's, so each apply that
-// changes an object costs one follow-up reconcile; that reconcile must find
-// nothing to write, or it would loop. The cache drops managedFields and the
-// kubectl last-applied annotation (see StripTransform), so a change to that
-// annotation alone is not seen either.
+// Vidra's own writes are not reported when the writer announced them with
+// BeginOwnWrite: the event carrying the resourceVersion the write returned
+// is the state just applied. An unannounced own write costs one follow-up
+// reconcile, which must find nothing to write, or it would loop. The cache
+// drops managedFields and the kubectl last-applied annotation (see
+// StripTransform), so a change to that annotation alone is not seen either.
 package watch
 
 import (
@@ -217,6 +218,26 @@ func (m *Manager) Get(gvr schema.GroupVersionResource, namespace, name string) (
 		return nil, false
 	}
 	return u.DeepCopy(), true
+}
+
+// BeginOwnWrite announces that Vidra is about to write an object; call the
+// returned function with the resourceVersion the write produced, or "" when
+// it failed or changed nothing. The watch event of that write is then not
+// reported as a change, even when it arrives before the write returns.
+// Events of other writers meanwhile are reported once the write returns.
+// Writes of types that are not watched need no announcement.
+func (m *Manager) BeginOwnWrite(gvr schema.GroupVersionResource, namespace, name string) (done func(resourceVersion string)) {
+	mon := m.monitor(gvr)
+	if mon == nil {
+		return func(string) {}
+	}
+	key := objectKey(namespace, name)
+	mon.own.begin(key)
+	return func(resourceVersion string) {
+		for _, report := range mon.own.end(key, resourceVersion) {
+			report()
+		}
+	}
 }
 
 // HasSynced reports whether gvr's informer runs and has finished its

@@ -168,6 +168,16 @@ func (r *recorder) expectNext(t testing.TB, namespace string, mark int, want ...
 	}
 }
 
+// seenValue reports whether the cache holds ConfigMap pre with data.k.
+func seenValue(m *watch.Manager, ns, value string) bool {
+	obj, _ := m.Get(configMaps, ns, "pre")
+	if obj == nil {
+		return false
+	}
+	v, _, _ := unstructured.NestedString(obj.Object, "data", "k")
+	return v == value
+}
+
 func newManager(t testing.TB, dc dynamic.Interface, opts watch.Options) *watch.Manager {
 	t.Helper()
 	m := watch.NewManager(dc, opts)
@@ -287,6 +297,35 @@ func TestConfigMapEvents(t *testing.T) {
 		rec.expectNext(t, ns, mark, preChange)
 	})
 
+	t.Run("an announced own write is not reported, a foreign one is", func(t *testing.T) {
+		mark := rec.mark(ns)
+		for i := range 10 {
+			done := m.BeginOwnWrite(configMaps, ns, "pre")
+			cm, err := cms.Get(ctx, "pre", metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cm.Data["k"] = fmt.Sprintf("own-%d", i)
+			written, err := cms.Update(ctx, cm, metav1.UpdateOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Let the event arrive before the write is known, as it can.
+			eventually(t, "own write cached", func() bool { return seenValue(m, ns, cm.Data["k"]) })
+			done(written.ResourceVersion)
+		}
+		// A foreign write while an own write is in flight is reported once
+		// the own write returns.
+		done := m.BeginOwnWrite(configMaps, ns, "pre")
+		updateData(t, "pre", "foreign")
+		eventually(t, "foreign write cached", func() bool { return seenValue(m, ns, "foreign") })
+		if got := rec.in(ns)[mark:]; len(got) != 0 {
+			t.Fatalf("reported while a write was in flight or for own writes: %v", got)
+		}
+		done("")
+		rec.expectNext(t, ns, mark, preChange)
+	})
+
 	t.Run("unlabelled object is never seen", func(t *testing.T) {
 		mark := rec.mark(ns)
 		updateData(t, "unlabelled", "v2")
@@ -369,28 +408,38 @@ func TestDeploymentEvents(t *testing.T) {
 			},
 		},
 	}
-	if _, err := deps.Create(ctx, d, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-
 	rec := &recorder{}
 	m := newManager(t, dc, watch.Options{OnChange: rec.onChange})
 	m.SetOwnerResources("a", []schema.GroupVersionResource{deployments})
 	waitSynced(t, m, deployments)
 
-	// The deployment controller adds its revision annotation (a content
-	// change, rightly reported) and writes status; start from after that.
+	// Created after the informer synced: reported. The deployment
+	// controller then stamps its revision annotation and writes status;
+	// neither is drift, and neither is reported.
+	if _, err := deps.Create(ctx, d, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	var settledRV string
 	eventually(t, "deployment controller to settle", func() bool {
+		live, err := deps.Get(ctx, "web", metav1.GetOptions{})
+		if err != nil || live.Annotations["deployment.kubernetes.io/revision"] == "" || live.Status.ObservedGeneration != live.Generation {
+			return false
+		}
 		obj, _ := m.Get(deployments, ns, "web")
-		if obj == nil {
+		if obj == nil || obj.GetResourceVersion() != live.ResourceVersion {
 			return false
 		}
 		settledRV = obj.GetResourceVersion()
-		observed, _, _ := unstructured.NestedInt64(obj.Object, "status", "observedGeneration")
-		return obj.GetAnnotations()["deployment.kubernetes.io/revision"] != "" && observed == obj.GetGeneration()
+		return true
 	})
+	if obj, _ := m.Get(deployments, ns, "web"); obj.GetAnnotations()["deployment.kubernetes.io/revision"] != "" {
+		t.Error("the revision annotation is cached")
+	}
+	eventually(t, "the creation reported", func() bool { return rec.mark(ns) > 0 })
 	mark := rec.mark(ns)
+	if mark != 1 {
+		t.Fatalf("OnChange calls for the creation and the deployment controller's writes: %v, want only the creation", rec.in(ns))
+	}
 
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		cur, err := deps.Get(ctx, "web", metav1.GetOptions{})

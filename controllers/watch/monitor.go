@@ -31,6 +31,9 @@ type monitor struct {
 	onChange func([]string, schema.GroupVersionResource, string, string)
 	logger   klog.Logger
 
+	// own tells the events of Vidra's writes from everyone else's.
+	own *ownWrites
+
 	errMu      sync.Mutex
 	lastErr    error
 	lastErrAt  time.Time
@@ -51,6 +54,7 @@ func (m *Manager) startMonitor(gvr schema.GroupVersionResource) (*monitor, error
 		informer: factory.ForResource(gvr).Informer(),
 		stopCh:   make(chan struct{}),
 		onChange: m.onChange,
+		own:      newOwnWrites(),
 		logger:   m.logger.WithValues("resource", gvr.String()),
 	}
 	if err := mon.informer.SetTransform(m.transform); err != nil {
@@ -91,7 +95,7 @@ func (mon *monitor) onAdd(obj any, isInInitialList bool) {
 	if !ok {
 		return
 	}
-	mon.notify(ownersOf(u), u.GetNamespace(), u.GetName())
+	mon.notifyUnlessOwn(ownersOf(u), u)
 }
 
 func (mon *monitor) onUpdate(oldObj, newObj any) {
@@ -100,7 +104,7 @@ func (mon *monitor) onUpdate(oldObj, newObj any) {
 	if !ok1 || !ok2 || !contentChanged(o, n) {
 		return
 	}
-	mon.notify(ownersOf(o, n), n.GetNamespace(), n.GetName())
+	mon.notifyUnlessOwn(ownersOf(o, n), n)
 }
 
 func (mon *monitor) onDelete(obj any) {
@@ -120,7 +124,19 @@ func (mon *monitor) onDelete(obj any) {
 		return
 	}
 	if u, ok := obj.(*unstructured.Unstructured); ok {
+		mon.own.deleted(objectKey(u.GetNamespace(), u.GetName()))
 		mon.notify(ownersOf(u), u.GetNamespace(), u.GetName())
+	}
+}
+
+// notifyUnlessOwn reports an added or changed object, unless the event is
+// the result of Vidra's own write; while such a write is in flight the
+// report waits until its result is known.
+func (mon *monitor) notifyUnlessOwn(owners []string, obj *unstructured.Unstructured) {
+	ns, name := obj.GetNamespace(), obj.GetName()
+	report := func() { mon.notify(owners, ns, name) }
+	if mon.own.observe(objectKey(ns, name), obj.GetResourceVersion(), report) {
+		report()
 	}
 }
 

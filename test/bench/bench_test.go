@@ -158,6 +158,20 @@ func runConvergence(b *testing.B, n, iter int) {
 
 	// The floor: a bare server-side apply loop over the same objects.
 	floor := applyLoop(ctx, b, c.dyn, floorNS, n)
+	// The deployment controller is still writing the floor's Deployments'
+	// status; let it finish, or Vidra's run would pay for the floor.
+	pollEvery(ctx, b, "floor Deployments settled", time.Second, 10*time.Minute, func() bool {
+		l, err := c.kube.AppsV1().Deployments(floorNS).List(ctx, metav1.ListOptions{})
+		if err != nil || len(l.Items) != n {
+			return false
+		}
+		for _, d := range l.Items {
+			if d.Status.ObservedGeneration != d.Generation || len(d.Status.Conditions) < 2 {
+				return false
+			}
+		}
+		return true
+	})
 
 	fake := infrahubtest.NewServer()
 	defer fake.Close()
@@ -191,6 +205,25 @@ func runConvergence(b *testing.B, n, iter int) {
 	defer func() { stop(); <-done }()
 	poll(ctx, b, "operator synced", time.Minute, op.HasSynced)
 
+	phases := os.Getenv("VIDRA_BENCH_PHASES") != ""
+	var requestsBefore map[string]int
+	if phases {
+		requestsBefore = apiRequests(ctx, b, c, nil)
+	}
+	if path := os.Getenv("VIDRA_BENCH_APISERVER_PPROF"); path != "" {
+		// A CPU profile of the API server while Vidra converges, to see
+		// what the requests cost it.
+		go func() {
+			data, err := c.kube.CoreV1().RESTClient().Get().AbsPath("/debug/pprof/profile").Param("seconds", "20").DoRaw(ctx)
+			if err != nil {
+				b.Logf("API server profile: %v", err)
+				return
+			}
+			if err := os.WriteFile(fmt.Sprintf("%s.%d", path, n), data, 0o644); err != nil {
+				b.Logf("API server profile: %v", err)
+			}
+		}()
+	}
 	start := time.Now()
 	syncName := "bench-" + strconv.Itoa(n)
 	_, err = c.vidra.InfrahubV1alpha1().InfrahubSyncs().Create(ctx, &v1alpha1.InfrahubSync{
@@ -204,13 +237,14 @@ func runConvergence(b *testing.B, n, iter int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if os.Getenv("VIDRA_BENCH_PHASES") != "" {
-		poll(ctx, b, "VidraResources created", 15*time.Minute, func() bool {
+	if phases {
+		// Listing every VidraResource costs the API server; look once a second.
+		pollEvery(ctx, b, "VidraResources created", time.Second, 15*time.Minute, func() bool {
 			l, err := c.vidra.InfrahubV1alpha1().VidraResources().List(ctx, metav1.ListOptions{})
 			return err == nil && len(l.Items) == n
 		})
 		b.Logf("all VidraResources created after %v", time.Since(start))
-		poll(ctx, b, "VidraResources ready", 15*time.Minute, func() bool {
+		pollEvery(ctx, b, "VidraResources ready", time.Second, 15*time.Minute, func() bool {
 			l, err := c.vidra.InfrahubV1alpha1().VidraResources().List(ctx, metav1.ListOptions{})
 			ready := 0
 			for _, vr := range l.Items {
@@ -222,11 +256,24 @@ func runConvergence(b *testing.B, n, iter int) {
 		})
 		b.Logf("all VidraResources ready after %v", time.Since(start))
 	}
+	// Read through the operator's informer: polling the API server for a
+	// status of 1000 rows would load the server being measured.
+	syncs := op.SyncLister()
 	poll(ctx, b, "sync Ready", 15*time.Minute, func() bool {
-		s, err := c.vidra.InfrahubV1alpha1().InfrahubSyncs().Get(ctx, syncName, metav1.GetOptions{})
+		s, err := syncs.Get(syncName)
 		return err == nil && meta.IsStatusConditionTrue(s.Status.Conditions, v1alpha1.ConditionReady) && int(s.Status.ArtifactCount) == n
 	})
 	converge := time.Since(start)
+	if phases {
+		var lines []string
+		for k, v := range apiRequests(ctx, b, c, nil) {
+			if d := v - requestsBefore[k]; d > 0 {
+				lines = append(lines, fmt.Sprintf("%s x%d", k, d))
+			}
+		}
+		sort.Strings(lines)
+		b.Logf("requests during convergence: %s", strings.Join(lines, ", "))
+	}
 	b.Logf("VidraResource reconciles: %d (errors %d), mean %v", observer.resources.Load(), observer.resourceErrors.Load(),
 		time.Duration(observer.resourceNanos.Load()/max(1, observer.resources.Load())))
 	b.ReportMetric(converge.Seconds(), "s/converge")
@@ -356,8 +403,21 @@ func applyLoop(ctx context.Context, b *testing.B, dyn dynamic.Interface, ns stri
 }
 
 // apiWrites reads the API server's write counters for the resources Vidra
-// touches (KCM's own writes to ReplicaSets and Pods are left out).
+// touches. KCM's own writes (ReplicaSets, Pods, and the status of the
+// Deployments) are left out: Vidra never writes a managed object's status.
 func apiWrites(ctx context.Context, b *testing.B, c clients) map[string]int {
+	out := apiRequests(ctx, b, c, writeVerbs)
+	for k := range out {
+		if strings.HasSuffix(k, " deployments/status") {
+			delete(out, k)
+		}
+	}
+	return out
+}
+
+// apiRequests reads the API server's request counters, by verb and
+// resource, for the given verbs (all verbs when nil).
+func apiRequests(ctx context.Context, b *testing.B, c clients, verbs map[string]bool) map[string]int {
 	raw, err := c.kube.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
 	if err != nil {
 		b.Fatal(err)
@@ -373,7 +433,7 @@ func apiWrites(ctx context.Context, b *testing.B, c clients) map[string]int {
 			continue
 		}
 		labels := parseLabels(line[len("apiserver_request_total{"):strings.LastIndex(line, "}")])
-		if !writeVerbs[labels["verb"]] || !keep[labels["resource"]] {
+		if (verbs != nil && !verbs[labels["verb"]]) || !keep[labels["resource"]] {
 			continue
 		}
 		v, err := strconv.ParseFloat(strings.TrimSpace(line[strings.LastIndex(line, "}")+1:]), 64)
@@ -413,7 +473,12 @@ func rssBytes() int64 {
 
 func poll(ctx context.Context, b *testing.B, what string, timeout time.Duration, cond func() bool) {
 	b.Helper()
-	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, timeout, true, func(context.Context) (bool, error) { return cond(), nil })
+	pollEvery(ctx, b, what, 100*time.Millisecond, timeout, cond)
+}
+
+func pollEvery(ctx context.Context, b *testing.B, what string, interval, timeout time.Duration, cond func() bool) {
+	b.Helper()
+	err := wait.PollUntilContextTimeout(ctx, interval, timeout, true, func(context.Context) (bool, error) { return cond(), nil })
 	if err != nil {
 		b.Fatalf("timed out waiting for %s", what)
 	}
