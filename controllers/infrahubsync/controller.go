@@ -12,7 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	coreinformers "k8s.io/client-go/informers/core/v1"
@@ -88,6 +88,8 @@ type Controller struct {
 	client   versioned.Interface
 	syncs    listers.InfrahubSyncLister
 	vrs      listers.VidraResourceLister
+	// vrIndex finds a sync's VidraResources without scanning them all.
+	vrIndex cache.Indexer
 	secrets  corelisters.SecretNamespaceLister
 	synced   []cache.InformerSynced
 	queue    workqueue.TypedRateLimitingInterface[string]
@@ -135,6 +137,7 @@ func NewController(
 		client:   client,
 		syncs:    syncInformer.Lister(),
 		vrs:      vrInformer.Lister(),
+		vrIndex:  vrInformer.Informer().GetIndexer(),
 		synced:   []cache.InformerSynced{syncInformer.Informer().HasSynced, vrInformer.Informer().HasSynced},
 		queue:    workloop.NewQueue(ControllerName, opts.RetryBase, opts.RetryMax),
 		sources:  sources,
@@ -159,6 +162,11 @@ func NewController(
 		},
 	}); err != nil {
 		return nil, fmt.Errorf("add InfrahubSync event handler: %w", err)
+	}
+	if _, ok := vrInformer.Informer().GetIndexer().GetIndexers()[indexByController]; !ok {
+		if err := vrInformer.Informer().AddIndexers(cache.Indexers{indexByController: controllerUID}); err != nil {
+			return nil, fmt.Errorf("add VidraResource index: %w", err)
+		}
 	}
 	// A VidraResource that became (un)ready, was deleted by hand or had its
 	// spec edited brings its sync back, without a new Infrahub request.
@@ -247,7 +255,7 @@ func (c *Controller) readinessDelay(old, cur *v1alpha1.VidraResource) time.Durat
 	if ref == nil {
 		return resourceSettle
 	}
-	siblings, err := c.vrs.List(labels.SelectorFromSet(labels.Set{LabelSyncKey: SyncLabelValue(ref.Name)}))
+	siblings, err := c.resourcesOf(ref.UID)
 	if err != nil {
 		return resourceSettle
 	}
@@ -260,6 +268,36 @@ func (c *Controller) readinessDelay(old, cur *v1alpha1.VidraResource) time.Durat
 		}
 	}
 	return resourceSettle
+}
+
+// indexByController indexes VidraResources by the UID of the InfrahubSync
+// that controls them.
+const indexByController = "infrahubsync-uid"
+
+func controllerUID(obj any) ([]string, error) {
+	vr, ok := obj.(*v1alpha1.VidraResource)
+	if !ok {
+		return nil, nil
+	}
+	if ref := metav1.GetControllerOf(vr); ref != nil && ref.Kind == "InfrahubSync" {
+		return []string{string(ref.UID)}, nil
+	}
+	return nil, nil
+}
+
+// resourcesOf returns the cached VidraResources a sync controls.
+func (c *Controller) resourcesOf(uid types.UID) ([]*v1alpha1.VidraResource, error) {
+	objs, err := c.vrIndex.ByIndex(indexByController, string(uid))
+	if err != nil {
+		return nil, fmt.Errorf("list VidraResources: %w", err)
+	}
+	out := make([]*v1alpha1.VidraResource, 0, len(objs))
+	for _, obj := range objs {
+		if vr, ok := obj.(*v1alpha1.VidraResource); ok {
+			out = append(out, vr)
+		}
+	}
+	return out, nil
 }
 
 // isReady reports whether a VidraResource is Ready for its current spec.

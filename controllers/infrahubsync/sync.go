@@ -442,21 +442,14 @@ func ResourceName(syncName, artifactID string) string {
 	return prefix + "-" + hex.EncodeToString(sum[:])[:16]
 }
 
-// ownedResources lists the sync's VidraResources: labelled with it and
-// controlled by this very object.
+// ownedResources lists the VidraResources controlled by this very sync,
+// with the ones it just wrote as written.
 func (c *Controller) ownedResources(sync *v1alpha1.InfrahubSync) ([]*v1alpha1.VidraResource, error) {
-	selector := labels.SelectorFromSet(labels.Set{LabelSyncKey: SyncLabelValue(sync.Name)})
-	all, err := c.vrs.List(selector)
+	owned, err := c.resourcesOf(sync.UID)
 	if err != nil {
-		return nil, fmt.Errorf("list VidraResources: %w", err)
+		return nil, err
 	}
-	out := all[:0:0]
-	for _, vr := range all {
-		if ref := metav1.GetControllerOf(vr); ref != nil && ref.UID == sync.UID {
-			out = append(out, vr)
-		}
-	}
-	return c.written.overlay(sync.UID, out, c.clock.Now()), nil
+	return c.written.overlay(sync.UID, owned, c.clock.Now()), nil
 }
 
 func ownerUID(vr *v1alpha1.VidraResource) string {

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -21,6 +22,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -158,19 +160,16 @@ func runConvergence(b *testing.B, n, iter int) {
 
 	// The floor: a bare server-side apply loop over the same objects.
 	floor := applyLoop(ctx, b, c.dyn, floorNS, n)
-	// The deployment controller is still writing the floor's Deployments'
-	// status; let it finish, or Vidra's run would pay for the floor.
-	pollEvery(ctx, b, "floor Deployments settled", time.Second, 10*time.Minute, func() bool {
-		l, err := c.kube.AppsV1().Deployments(floorNS).List(ctx, metav1.ListOptions{})
-		if err != nil || len(l.Items) != n {
-			return false
-		}
-		for _, d := range l.Items {
-			if d.Status.ObservedGeneration != d.Generation || len(d.Status.Conditions) < 2 {
-				return false
-			}
-		}
-		return true
+	// Vidra then starts from the same cluster as the floor did: the
+	// floor's objects are gone (the Service IP allocator, for one, slows
+	// down as Services add up) and the deployment controller is done with
+	// them, so Vidra's run does not pay for the floor's.
+	if err := c.kube.CoreV1().Namespaces().Delete(ctx, floorNS, metav1.DeleteOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	pollEvery(ctx, b, "floor namespace deleted", time.Second, 10*time.Minute, func() bool {
+		_, err := c.kube.CoreV1().Namespaces().Get(ctx, floorNS, metav1.GetOptions{})
+		return apierrors.IsNotFound(err)
 	})
 
 	fake := infrahubtest.NewServer()
@@ -224,6 +223,18 @@ func runConvergence(b *testing.B, n, iter int) {
 			}
 		}()
 	}
+	if path := os.Getenv("VIDRA_BENCH_CPUPROFILE"); path != "" {
+		// This process (operator, fake Infrahub, bench) while Vidra
+		// converges.
+		f, err := os.Create(fmt.Sprintf("%s.%d", path, n))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			b.Fatal(err)
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
 	start := time.Now()
 	syncName := "bench-" + strconv.Itoa(n)
 	_, err = c.vidra.InfrahubV1alpha1().InfrahubSyncs().Create(ctx, &v1alpha1.InfrahubSync{
@@ -264,6 +275,9 @@ func runConvergence(b *testing.B, n, iter int) {
 		return err == nil && meta.IsStatusConditionTrue(s.Status.Conditions, v1alpha1.ConditionReady) && int(s.Status.ArtifactCount) == n
 	})
 	converge := time.Since(start)
+	if os.Getenv("VIDRA_BENCH_CPUPROFILE") != "" {
+		pprof.StopCPUProfile()
+	}
 	if phases {
 		var lines []string
 		for k, v := range apiRequests(ctx, b, c, nil) {
