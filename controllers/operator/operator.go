@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -104,9 +105,12 @@ func New(cfg Config) (*Operator, error) {
 		return nil, fmt.Errorf("vidra client: %w", err)
 	}
 	o := &Operator{kube: kube}
-	o.vidraInformer = externalversions.NewSharedInformerFactory(vidra, 0)
+	// managedFields are never read from the caches; at a thousand
+	// VidraResources they are megabytes.
+	o.vidraInformer = externalversions.NewSharedInformerFactoryWithOptions(vidra, 0, externalversions.WithTransform(dropManagedFields))
 	// Secrets only from the operator's namespace: no cluster-wide Secret cache.
-	o.secretFactory = kubeinformers.NewSharedInformerFactoryWithOptions(kube, 0, kubeinformers.WithNamespace(cfg.Namespace))
+	o.secretFactory = kubeinformers.NewSharedInformerFactoryWithOptions(kube, 0, kubeinformers.WithNamespace(cfg.Namespace),
+		kubeinformers.WithTransform(dropManagedFields))
 	o.broadcaster = events.NewBroadcaster(&events.EventSinkImpl{Interface: kube.EventsV1()})
 	recorder := o.broadcaster.NewRecorder(vidrascheme.Scheme, "vidra-operator")
 
@@ -229,4 +233,13 @@ func collect(ch <-chan error) []error {
 		out = append(out, err)
 	}
 	return out
+}
+
+// dropManagedFields is an informer transform: it removes
+// metadata.managedFields, in place as transforms may.
+func dropManagedFields(obj any) (any, error) {
+	if m, ok := obj.(metav1.Object); ok && m.GetManagedFields() != nil {
+		m.SetManagedFields(nil)
+	}
+	return obj, nil
 }

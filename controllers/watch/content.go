@@ -19,10 +19,10 @@ var strippedAnnotations = []string{
 	"deployment.kubernetes.io/revision",
 }
 
-// StripTransform is the default Options.Transform. It drops
-// metadata.managedFields and strippedAnnotations; managedFields and the
-// kubectl last-applied annotation are often more than half of a cached
-// object. It mutates in place,
+// StripTransform is the default Options.Transform. It drops status,
+// metadata.managedFields and strippedAnnotations: none is ever drift, and
+// managedFields and the kubectl last-applied annotation alone are often more
+// than half of a cached object. It mutates in place,
 // which client-go allows since the informer owns the object at that point,
 // and is idempotent. Anything that is not an *unstructured.Unstructured
 // (tombstones) passes through untouched.
@@ -31,6 +31,7 @@ func StripTransform(obj any) (any, error) {
 	if !ok || u == nil {
 		return obj, nil
 	}
+	delete(u.Object, "status")
 	meta, ok := u.Object["metadata"].(map[string]any)
 	if !ok {
 		return obj, nil

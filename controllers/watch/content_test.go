@@ -119,6 +119,9 @@ func TestStripTransform(t *testing.T) {
 		if u.GetManagedFields() != nil {
 			t.Error("managedFields kept")
 		}
+		if _, found := u.Object["status"]; found {
+			t.Error("status kept")
+		}
 		if got := u.GetAnnotations(); len(got) != 1 || got["keep"] != "me" {
 			t.Errorf("annotations = %v, want only keep=me", got)
 		}

@@ -19,8 +19,8 @@
 // BeginOwnWrite: the event carrying the resourceVersion the write returned
 // is the state just applied. An unannounced own write costs one follow-up
 // reconcile, which must find nothing to write, or it would loop. The cache
-// drops managedFields and the kubectl last-applied annotation (see
-// StripTransform), so a change to that annotation alone is not seen either.
+// drops status, managedFields and annotations that are never drift (see
+// StripTransform), so a change to those alone is not seen either.
 package watch
 
 import (
