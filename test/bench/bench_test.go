@@ -164,13 +164,7 @@ func runConvergence(b *testing.B, n, iter int) {
 	// floor's objects are gone (the Service IP allocator, for one, slows
 	// down as Services add up) and the deployment controller is done with
 	// them, so Vidra's run does not pay for the floor's.
-	if err := c.kube.CoreV1().Namespaces().Delete(ctx, floorNS, metav1.DeleteOptions{}); err != nil {
-		b.Fatal(err)
-	}
-	pollEvery(ctx, b, "floor namespace deleted", time.Second, 10*time.Minute, func() bool {
-		_, err := c.kube.CoreV1().Namespaces().Get(ctx, floorNS, metav1.GetOptions{})
-		return apierrors.IsNotFound(err)
-	})
+	deleteNamespaces(ctx, b, c, floorNS)
 
 	fake := infrahubtest.NewServer()
 	defer fake.Close()
@@ -361,9 +355,24 @@ func runConvergence(b *testing.B, n, iter int) {
 		l, err := c.vidra.InfrahubV1alpha1().VidraResources().List(ctx, metav1.ListOptions{})
 		return err == nil && len(l.Items) == 0
 	})
-	for _, name := range []string{ns, floorNS, opNS} {
+	deleteNamespaces(ctx, b, c, ns, floorNS, opNS)
+}
+
+// deleteNamespaces deletes namespaces and waits until they are gone, so the
+// next benchmark starts on a cluster without this one's objects (still
+// labelled as Vidra's, they would fill the next operator's caches).
+func deleteNamespaces(ctx context.Context, b *testing.B, c clients, names ...string) {
+	for _, name := range names {
 		_ = c.kube.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{})
 	}
+	pollEvery(ctx, b, "namespaces deleted", time.Second, 10*time.Minute, func() bool {
+		for _, name := range names {
+			if _, err := c.kube.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // applyLoop applies the n artifacts' objects with server-side apply from

@@ -15,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	v1alpha1 "github.com/vidra-operator/vidra/apis/infrahub/v1alpha1"
 	"github.com/vidra-operator/vidra/infrahub/infrahubtest"
@@ -99,12 +100,24 @@ func runOperatorMemory(b *testing.B, n, iter int) {
 	// every VidraResource has nothing to do.
 	time.Sleep(5 * time.Second)
 	rss, peak := processMemory(b, cmd.Process.Pid)
+	// What the operator watches: every object labelled as Vidra's.
+	watched := 0
+	for _, gvr := range []schema.GroupVersionResource{gvrDeployment,
+		{Version: "v1", Resource: "serviceaccounts"}, {Version: "v1", Resource: "services"},
+		{Group: "networking.k8s.io", Version: "v1", Resource: "ingresses"}} {
+		l, err := c.dyn.Resource(gvr).List(ctx, metav1.ListOptions{LabelSelector: v1alpha1.LabelManagedBy + "=" + v1alpha1.ManagedByVidra})
+		if err != nil {
+			b.Fatal(err)
+		}
+		watched += len(l.Items)
+	}
+	b.ReportMetric(float64(watched), "watched-objects")
 	b.ReportMetric(float64(rss)/(1<<20), "MiB-rss")
 	b.ReportMetric(float64(peak)/(1<<20), "MiB-rss-peak")
 	if os.Getenv("VIDRA_BENCH_GCTRACE") != "" {
 		b.Logf("operator GC trace, last lines:\n%s", tail(grepLines(logs.String(), "gc "), 3))
 	}
-	b.Logf("operator binary at %d artifacts (%d objects): RSS %.1f MiB, peak %.1f MiB", n, 4*n, float64(rss)/(1<<20), float64(peak)/(1<<20))
+	b.Logf("operator binary at %d artifacts (%d watched objects): RSS %.1f MiB, peak %.1f MiB", n, watched, float64(rss)/(1<<20), float64(peak)/(1<<20))
 
 	// Orphan and drop, as the convergence benchmark does.
 	vrs, err := c.vidra.InfrahubV1alpha1().VidraResources().List(ctx, metav1.ListOptions{})
@@ -120,9 +133,7 @@ func runOperatorMemory(b *testing.B, n, iter int) {
 		l, err := c.vidra.InfrahubV1alpha1().VidraResources().List(ctx, metav1.ListOptions{})
 		return err == nil && len(l.Items) == 0
 	})
-	for _, name := range []string{ns, opNS} {
-		_ = c.kube.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{})
-	}
+	deleteNamespaces(ctx, b, c, ns, opNS)
 }
 
 // buildOperator builds the operator binary as `make build` does.
