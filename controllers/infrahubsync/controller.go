@@ -85,11 +85,11 @@ func (o *Options) defaults() {
 
 // Controller reconciles InfrahubSyncs.
 type Controller struct {
-	client   versioned.Interface
-	syncs    listers.InfrahubSyncLister
-	vrs      listers.VidraResourceLister
+	client versioned.Interface
+	syncs  listers.InfrahubSyncLister
+	vrs    listers.VidraResourceLister
 	// vrIndex finds a sync's VidraResources without scanning them all.
-	vrIndex cache.Indexer
+	vrIndex  cache.Indexer
 	secrets  corelisters.SecretNamespaceLister
 	synced   []cache.InformerSynced
 	queue    workqueue.TypedRateLimitingInterface[string]
