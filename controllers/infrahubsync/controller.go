@@ -14,7 +14,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	coreinformers "k8s.io/client-go/informers/core/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
@@ -345,19 +344,7 @@ func (c *Controller) Trigger(name string) {
 // Run starts the workers and blocks until ctx is done; in-flight items finish
 // before it returns.
 func (c *Controller) Run(ctx context.Context) error {
-	defer utilruntime.HandleCrashWithContext(ctx)
-	defer c.queue.ShutDownWithDrain()
-	logger := klog.FromContext(ctx)
-	logger.Info("Starting controller", "controller", ControllerName, "workers", c.opts.Workers)
-	if !cache.WaitForNamedCacheSyncWithContext(ctx, c.synced...) {
-		return fmt.Errorf("%s: caches did not sync", ControllerName)
-	}
-	for i := 0; i < c.opts.Workers; i++ {
-		go wait.UntilWithContext(ctx, c.runWorker, time.Second)
-	}
-	<-ctx.Done()
-	logger.Info("Stopping controller", "controller", ControllerName)
-	return nil
+	return workloop.Run(ctx, ControllerName, c.opts.Workers, c.queue, c.synced, c.runWorker)
 }
 
 func (c *Controller) runWorker(ctx context.Context) {

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"sort"
 	"strings"
 	gosync "sync"
@@ -24,7 +23,6 @@ import (
 	"k8s.io/klog/v2"
 
 	v1alpha1 "github.com/vidra-operator/vidra/apis/infrahub/v1alpha1"
-	"github.com/vidra-operator/vidra/controllers/cluster"
 	"github.com/vidra-operator/vidra/controllers/internal/conditions"
 	"github.com/vidra-operator/vidra/controllers/internal/statusapply"
 	"github.com/vidra-operator/vidra/controllers/internal/workloop"
@@ -609,102 +607,19 @@ func configHash(cfg infrahub.Config) string {
 // connection builds the Infrahub connection of a sync: URL, credentials and
 // TLS settings, read from Secrets in the operator's namespace only.
 func (c *Controller) connection(sync *v1alpha1.InfrahubSync) (infrahub.Config, error) {
-	src := sync.Spec.Source
-	cfg := infrahub.Config{
-		BaseURL:            src.InfrahubAPIURL,
-		InsecureSkipVerify: src.InsecureSkipTLSVerify,
-		QueryName:          src.QueryName,
-		Timeout:            c.opts.Timeout,
-		UserAgent:          "vidra-operator",
+	base := infrahub.Config{
+		QueryName: c.opts.QueryName,
+		Timeout:   c.opts.Timeout,
+		UserAgent: "vidra-operator",
 		// One request lists up to this many artifacts: a resync of a large
 		// definition stays a single request (Infrahub caps a page at 5000).
 		PageSize: listPageSize,
 		Observer: c.opts.RequestObserver,
 		CABundle: c.opts.CABundle,
 	}
-	if cfg.QueryName == "" {
-		cfg.QueryName = c.opts.QueryName
+	var secrets SecretGetter
+	if c.secrets != nil {
+		secrets = c.secrets
 	}
-	if ref := src.CABundleSecretRef; ref != nil {
-		key := ref.Key
-		if key == "" {
-			key = "ca.crt"
-		}
-		s, err := c.secret(ref.Name)
-		if err != nil {
-			return cfg, fmt.Errorf("CA bundle: %w", err)
-		}
-		if len(s.Data[key]) == 0 {
-			return cfg, fmt.Errorf("CA bundle: Secret %s/%s has no key %q", c.opts.Namespace, ref.Name, key)
-		}
-		cfg.CABundle = append(append([]byte{}, cfg.CABundle...), s.Data[key]...)
-	}
-	if ref := src.CredentialsSecretRef; ref != nil {
-		s, err := c.secret(ref.Name)
-		if err != nil {
-			return cfg, fmt.Errorf("credentials: %w", err)
-		}
-		return withCredentials(cfg, s, fmt.Sprintf("Secret %s/%s", c.opts.Namespace, ref.Name))
-	}
-	// The earlier operator's scheme: a Secret labelled with Infrahub's host,
-	// here only in the operator's namespace and only on an exact match.
-	if c.secrets == nil {
-		return cfg, nil
-	}
-	host := hostOf(src.InfrahubAPIURL)
-	secrets, err := c.secrets.List(labels.SelectorFromSet(labels.Set{LegacyCredentialsLabel: cluster.LabelValueForHost(host)}))
-	if err != nil || host == "" {
-		return cfg, nil
-	}
-	sort.Slice(secrets, func(i, j int) bool {
-		ti, tj := secrets[i].CreationTimestamp, secrets[j].CreationTimestamp
-		if !ti.Equal(&tj) {
-			return tj.Before(&ti)
-		}
-		return secrets[i].Name < secrets[j].Name
-	})
-	for _, s := range secrets {
-		if len(s.Data["username"]) > 0 && len(s.Data["password"]) > 0 {
-			return withCredentials(cfg, s, fmt.Sprintf("Secret %s/%s", c.opts.Namespace, s.Name))
-		}
-	}
-	return cfg, nil
-}
-
-func (c *Controller) secret(name string) (*corev1.Secret, error) {
-	if c.secrets == nil {
-		return nil, fmt.Errorf("Secret %s: the operator reads no Secrets", name)
-	}
-	s, err := c.secrets.Get(name)
-	if apierrors.IsNotFound(err) {
-		return nil, fmt.Errorf("Secret %s/%s not found", c.opts.Namespace, name)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read Secret %s/%s: %w", c.opts.Namespace, name, err)
-	}
-	return s, nil
-}
-
-// withCredentials reads "token", or "username" and "password", from a
-// Secret. Values are trimmed, as the earlier operator did; they never appear
-// in errors.
-func withCredentials(cfg infrahub.Config, s *corev1.Secret, where string) (infrahub.Config, error) {
-	if token := strings.TrimSpace(string(s.Data["token"])); token != "" {
-		cfg.APIToken = token
-		return cfg, nil
-	}
-	user, pass := strings.TrimSpace(string(s.Data["username"])), strings.TrimSpace(string(s.Data["password"]))
-	if user == "" || pass == "" {
-		return cfg, fmt.Errorf("%s holds neither %q nor both %q and %q", where, "token", "username", "password")
-	}
-	cfg.Username, cfg.Password = user, pass
-	return cfg, nil
-}
-
-func hostOf(raw string) string {
-	u, err := url.Parse(strings.TrimSpace(raw))
-	if err != nil {
-		return ""
-	}
-	return strings.ToLower(u.Hostname())
+	return ResolveConnection(base, sync.Spec.Source, c.opts.Namespace, secrets)
 }

@@ -11,7 +11,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/workqueue"
@@ -209,19 +208,7 @@ func (c *Controller) OnManagedObjectChange(owners []string) {
 // Run starts the workers and blocks until ctx is done; in-flight items finish
 // before it returns.
 func (c *Controller) Run(ctx context.Context) error {
-	defer utilruntime.HandleCrashWithContext(ctx)
-	defer c.queue.ShutDownWithDrain()
-	logger := klog.FromContext(ctx)
-	logger.Info("Starting controller", "controller", ControllerName, "workers", c.opts.Workers)
-	if !cache.WaitForNamedCacheSyncWithContext(ctx, c.synced) {
-		return fmt.Errorf("%s: caches did not sync", ControllerName)
-	}
-	for i := 0; i < c.opts.Workers; i++ {
-		go wait.UntilWithContext(ctx, c.runWorker, time.Second)
-	}
-	<-ctx.Done()
-	logger.Info("Stopping controller", "controller", ControllerName)
-	return nil
+	return workloop.Run(ctx, ControllerName, c.opts.Workers, c.queue, []cache.InformerSynced{c.synced}, c.runWorker)
 }
 
 func (c *Controller) runWorker(ctx context.Context) {

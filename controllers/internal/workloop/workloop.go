@@ -11,6 +11,8 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 )
@@ -27,6 +29,26 @@ func NewQueue(name string, base, max time.Duration) workqueue.TypedRateLimitingI
 		workqueue.NewTypedItemExponentialFailureRateLimiter[string](base, max),
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: name},
 	)
+}
+
+// Run waits for the caches, starts workers running worker until ctx is
+// done, and blocks until then. The queue is drained on return, so in-flight
+// items finish.
+func Run(ctx context.Context, name string, workers int, queue workqueue.TypedRateLimitingInterface[string],
+	synced []cache.InformerSynced, worker func(context.Context)) error {
+	defer utilruntime.HandleCrashWithContext(ctx)
+	defer queue.ShutDownWithDrain()
+	logger := klog.FromContext(ctx)
+	logger.Info("Starting controller", "controller", name, "workers", workers)
+	if !cache.WaitForNamedCacheSyncWithContext(ctx, synced...) {
+		return fmt.Errorf("%s: caches did not sync", name)
+	}
+	for i := 0; i < workers; i++ {
+		go wait.UntilWithContext(ctx, worker, time.Second)
+	}
+	<-ctx.Done()
+	logger.Info("Stopping controller", "controller", name)
+	return nil
 }
 
 // ProcessNextWorkItem takes one key off the queue and syncs it. It returns
