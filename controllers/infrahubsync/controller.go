@@ -100,6 +100,8 @@ type Controller struct {
 
 	mu    sync.Mutex
 	polls map[string]*pollState
+	// triggers counts the Trigger calls per sync.
+	triggers map[string]uint64
 
 	written *writtenResources
 }
@@ -113,7 +115,9 @@ type pollState struct {
 	configHash string
 	at         time.Time
 	artifacts  []infrahub.Artifact
-	force      bool
+	// triggers is the trigger count when the listing started: a trigger
+	// that arrives while a listing is under way asks for another one.
+	triggers uint64
 }
 
 // NewController wires the controller to its informers. secrets must only
@@ -145,6 +149,7 @@ func NewController(
 		clock:    clock.RealClock{},
 		opts:     opts,
 		polls:    map[string]*pollState{},
+		triggers: map[string]uint64{},
 		written:  newWrittenResources(),
 	}
 	if _, err := syncInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -334,9 +339,7 @@ func (c *Controller) secretChanged(obj any) {
 // The webhook receiver calls it.
 func (c *Controller) Trigger(name string) {
 	c.mu.Lock()
-	if st, ok := c.polls[name]; ok {
-		st.force = true
-	}
+	c.triggers[name]++
 	c.mu.Unlock()
 	c.queue.Add(name)
 }
@@ -369,6 +372,7 @@ func (c *Controller) syncHandler(ctx context.Context, key string) (requeueAfter 
 		// Its VidraResources go with it through garbage collection.
 		c.mu.Lock()
 		delete(c.polls, key)
+		delete(c.triggers, key)
 		c.mu.Unlock()
 		return 0, nil
 	}

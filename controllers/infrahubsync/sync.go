@@ -250,7 +250,8 @@ func (c *Controller) list(ctx context.Context, sync *v1alpha1.InfrahubSync, cfg 
 	now := c.clock.Now()
 	c.mu.Lock()
 	st := c.polls[sync.Name]
-	due := st == nil || st.force || st.uid != string(sync.UID) || st.generation != sync.Generation ||
+	triggers := c.triggers[sync.Name]
+	due := st == nil || st.triggers != triggers || st.uid != string(sync.UID) || st.generation != sync.Generation ||
 		st.requested != requested || st.configHash != cfgHash || now.Sub(st.at) >= c.interval(sync)
 	if !due {
 		artifacts := st.artifacts
@@ -273,7 +274,7 @@ func (c *Controller) list(ctx context.Context, sync *v1alpha1.InfrahubSync, cfg 
 	artifacts = dedupe(artifacts)
 	c.mu.Lock()
 	c.polls[sync.Name] = &pollState{
-		uid: string(sync.UID), generation: sync.Generation, requested: requested,
+		uid: string(sync.UID), generation: sync.Generation, requested: requested, triggers: triggers,
 		configHash: cfgHash, at: now, artifacts: artifacts,
 	}
 	c.mu.Unlock()

@@ -27,11 +27,20 @@ type countingSource struct {
 	mu        sync.Mutex
 	artifacts []infrahub.Artifact
 	downloads int
+	lists     int
+	onList    func(n int)
 }
 
 func (s *countingSource) Source(infrahub.Config) (Source, error) { return s, nil }
 
 func (s *countingSource) ListArtifacts(context.Context, infrahub.ListOptions) ([]infrahub.Artifact, error) {
+	s.mu.Lock()
+	s.lists++
+	n := s.lists
+	s.mu.Unlock()
+	if s.onList != nil {
+		s.onList(n)
+	}
 	return s.artifacts, nil
 }
 
@@ -238,4 +247,35 @@ func TestReadinessDelay(t *testing.T) {
 	assert.Equal(t, c.readinessDelay(vr("b", false), vr("b", true)), resourceSettle, "the last one became Ready")
 	assert.NilError(t, indexer.Update(vr("b", true)))
 	assert.Equal(t, c.readinessDelay(vr("c", true), vr("c", false)), resourceSettle, "a Ready one lost Ready")
+}
+
+// A trigger that arrives while a listing is under way is not absorbed by
+// it: the next pass lists again.
+func TestTriggerDuringListingListsAgain(t *testing.T) {
+	obj := &v1alpha1.InfrahubSync{
+		ObjectMeta: metav1.ObjectMeta{Name: "t", UID: "t-uid", Generation: 1},
+		Spec:       v1alpha1.InfrahubSyncSpec{Source: v1alpha1.InfrahubSource{InfrahubAPIURL: "http://infrahub.invalid", ArtifactName: "T"}},
+	}
+	client := fake.NewClientset(obj)
+	factory := externalversions.NewSharedInformerFactory(client, 0)
+	// Not Ready in Infrahub: nothing is written, only listed.
+	source := &countingSource{artifacts: []infrahub.Artifact{{ID: "a", Name: "T", Status: "Pending"}}}
+	c, err := NewController(client, factory.Infrahub().V1alpha1().InfrahubSyncs(), factory.Infrahub().V1alpha1().VidraResources(),
+		nil, source, nil, nil, Options{})
+	assert.NilError(t, err)
+	source.onList = func(n int) {
+		if n == 1 {
+			c.Trigger(obj.Name) // e.g. a webhook for a change the listing may have missed
+		}
+	}
+	pass := func() {
+		// The status write fails on the fake (no schema for apply); the
+		// listing is what counts here.
+		_, _ = c.sync(context.Background(), obj.DeepCopy())
+	}
+	pass()
+	pass()
+	assert.Equal(t, source.lists, 2, "the trigger during the first listing was lost")
+	pass()
+	assert.Equal(t, source.lists, 2, "listed again without a trigger or the interval passing")
 }

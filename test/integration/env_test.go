@@ -28,6 +28,7 @@ import (
 	"github.com/vidra-operator/vidra/generated/clientset/versioned"
 	"github.com/vidra-operator/vidra/infrahub/infrahubtest"
 	"github.com/vidra-operator/vidra/test/controlplane"
+	"github.com/vidra-operator/vidra/test/opertest"
 )
 
 var cp *controlplane.ControlPlane
@@ -88,64 +89,18 @@ func newEnv(t *testing.T, tune ...func(*operator.Config)) *env {
 	e.fake = infrahubtest.NewServer()
 	e.fake.AddUser(fakeUser, fakePassword)
 	e.secret(credsSecret, map[string]string{"username": fakeUser, "password": fakePassword}, nil)
+	// Runs after the operator's own cleanup (cleanups run last first).
+	t.Cleanup(func() {
+		e.fake.Close()
+		_ = e.kube.CoreV1().Namespaces().Delete(context.Background(), e.ns, metav1.DeleteOptions{})
+		cancel()
+	})
 
-	opCfg := operator.Config{
-		RESTConfig:       cfg,
-		Namespace:        e.ns,
-		SyncInterval:     time.Hour, // tests trigger syncs explicitly unless they test polling
-		ResourceInterval: time.Hour,
-		SyncWorkers:      2,
-		ResourceWorkers:  4,
-		InfrahubTimeout:  5 * time.Second,
-		RemoteTimeout:    5 * time.Second,
-	}
+	opCfg := opertest.Config(cfg, e.ns)
 	for _, f := range tune {
 		f(&opCfg)
 	}
-	e.op, err = operator.New(opCfg)
-	assert.NilError(t, err)
-	runCtx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- e.op.Run(runCtx) }()
-	e.eventually("operator caches synced", func() (bool, error) { return e.op.HasSynced(), nil })
-
-	t.Cleanup(func() {
-		// Delete what the test made while the operator still runs, so
-		// finalizers complete and the next test starts clean.
-		bg, cancelBG := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancelBG()
-		_ = e.vidra.InfrahubV1alpha1().InfrahubSyncs().DeleteCollection(bg, metav1.DeleteOptions{}, metav1.ListOptions{})
-		_ = e.vidra.InfrahubV1alpha1().VidraResources().DeleteCollection(bg, metav1.DeleteOptions{}, metav1.ListOptions{})
-		err := wait.PollUntilContextTimeout(bg, 50*time.Millisecond, 90*time.Second, true, func(ctx context.Context) (bool, error) {
-			vrs, err := e.vidra.InfrahubV1alpha1().VidraResources().List(ctx, metav1.ListOptions{})
-			if err != nil {
-				return false, nil
-			}
-			syncs, err := e.vidra.InfrahubV1alpha1().InfrahubSyncs().List(ctx, metav1.ListOptions{})
-			return err == nil && len(vrs.Items) == 0 && len(syncs.Items) == 0, nil
-		})
-		if err != nil {
-			// Last resort so later tests are not blocked by our leftovers.
-			vrs, _ := e.vidra.InfrahubV1alpha1().VidraResources().List(bg, metav1.ListOptions{})
-			for _, vr := range vrs.Items {
-				vr.Finalizers = nil
-				_, _ = e.vidra.InfrahubV1alpha1().VidraResources().Update(bg, &vr, metav1.UpdateOptions{})
-			}
-			t.Errorf("cleanup: VidraResources still present after deleting everything: %v", err)
-		}
-		stop()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("operator Run returned: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("operator did not stop within 30s")
-		}
-		e.fake.Close()
-		_ = e.kube.CoreV1().Namespaces().Delete(bg, e.ns, metav1.DeleteOptions{})
-		cancel()
-	})
+	e.op = opertest.Start(t, opCfg, true)
 	return e
 }
 

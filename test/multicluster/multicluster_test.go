@@ -31,6 +31,7 @@ import (
 	"github.com/vidra-operator/vidra/controllers/vidraresource"
 	"github.com/vidra-operator/vidra/generated/clientset/versioned"
 	"github.com/vidra-operator/vidra/test/controlplane"
+	"github.com/vidra-operator/vidra/test/opertest"
 )
 
 var local *controlplane.ControlPlane
@@ -141,12 +142,7 @@ func TestRemoteDestination(t *testing.T) {
 		Data: map[string][]byte{"kubeconfig": kubeconfig, "note": []byte(secretText)}}, metav1.CreateOptions{})
 	assert.NilError(t, err)
 
-	op, err := operator.New(operator.Config{RESTConfig: cfg, Namespace: ns, ResourceInterval: time.Hour, RemoteTimeout: 3 * time.Second})
-	assert.NilError(t, err)
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); _ = op.Run(runCtx) }()
-	defer func() { stop(); <-done }()
+	startOperator(t, ns)
 
 	remoteDest := v1alpha1.Destination{Server: server, KubeConfigSecretRef: &v1alpha1.SecretKeyReference{Name: "remote"}, ReconcileOnEvents: true}
 	_, err = vidra.InfrahubV1alpha1().VidraResources().Create(ctx, &v1alpha1.VidraResource{
@@ -274,16 +270,13 @@ func unstructuredInt(obj map[string]any, fields ...string) (int64, bool, error) 
 // startOperator runs an operator in ns and stops it at the end of the test.
 func startOperator(t *testing.T, ns string, tune ...func(*operator.Config)) {
 	t.Helper()
-	cfg := operator.Config{RESTConfig: local.RESTConfig(), Namespace: ns, ResourceInterval: time.Hour, RemoteTimeout: 3 * time.Second}
+	cfg := opertest.Config(local.RESTConfig(), ns)
+	cfg.SyncInterval = 0 // the operator's default
+	cfg.RemoteTimeout = 3 * time.Second
 	for _, f := range tune {
 		f(&cfg)
 	}
-	op, err := operator.New(cfg)
-	assert.NilError(t, err)
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = op.Run(ctx) }()
-	t.Cleanup(func() { stop(); <-done })
+	opertest.Start(t, cfg, false)
 }
 
 // A sync acting as a namespace-limited service account gets its objects in

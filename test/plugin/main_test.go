@@ -26,10 +26,10 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	v1alpha1 "github.com/vidra-operator/vidra/apis/infrahub/v1alpha1"
-	"github.com/vidra-operator/vidra/controllers/operator"
 	"github.com/vidra-operator/vidra/generated/clientset/versioned"
 	"github.com/vidra-operator/vidra/infrahub/infrahubtest"
 	"github.com/vidra-operator/vidra/test/controlplane"
+	"github.com/vidra-operator/vidra/test/opertest"
 )
 
 var (
@@ -105,48 +105,8 @@ func newEnv(t *testing.T) *env {
 	}
 	e.fake = infrahubtest.NewServer()
 	e.fake.SetAnonymousAccess(false)
-
-	op, err := operator.New(operator.Config{
-		RESTConfig:       cfg,
-		Namespace:        operatorNamespace,
-		SyncInterval:     time.Hour, // the tests trigger syncs through the plugin
-		ResourceInterval: time.Hour,
-		SyncWorkers:      2,
-		ResourceWorkers:  4,
-		InfrahubTimeout:  5 * time.Second,
-		RemoteTimeout:    5 * time.Second,
-	})
-	assert.NilError(t, err)
-	runCtx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- op.Run(runCtx) }()
-	e.eventually("operator caches synced", func() (bool, error) { return op.HasSynced(), nil })
-
-	t.Cleanup(func() {
-		// Remove what the test made while the operator runs, so finalizers
-		// complete.
-		bg, cancelBG := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancelBG()
-		_ = e.vidra.InfrahubV1alpha1().InfrahubSyncs().DeleteCollection(bg, metav1.DeleteOptions{}, metav1.ListOptions{})
-		err := wait.PollUntilContextTimeout(bg, 50*time.Millisecond, 90*time.Second, true, func(ctx context.Context) (bool, error) {
-			vrs, err := e.vidra.InfrahubV1alpha1().VidraResources().List(ctx, metav1.ListOptions{})
-			return err == nil && len(vrs.Items) == 0, nil
-		})
-		if err != nil {
-			t.Errorf("cleanup: VidraResources still present: %v", err)
-		}
-		stop()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("operator Run returned: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("operator did not stop within 30s")
-		}
-		e.fake.Close()
-		cancel()
-	})
+	t.Cleanup(func() { e.fake.Close(); cancel() }) // after the operator's cleanup
+	opertest.Start(t, opertest.Config(cfg, operatorNamespace), true)
 	return e
 }
 

@@ -24,12 +24,12 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	v1alpha1 "github.com/vidra-operator/vidra/apis/infrahub/v1alpha1"
-	"github.com/vidra-operator/vidra/controllers/operator"
 	"github.com/vidra-operator/vidra/controllers/webhook"
 	"github.com/vidra-operator/vidra/generated/clientset/versioned"
 	"github.com/vidra-operator/vidra/infrahub"
 	"github.com/vidra-operator/vidra/infrahub/infrahubtest"
 	"github.com/vidra-operator/vidra/test/controlplane"
+	"github.com/vidra-operator/vidra/test/opertest"
 )
 
 var cp *controlplane.ControlPlane
@@ -65,11 +65,7 @@ func setup(t testing.TB, name string) *env {
 		StringData: map[string]string{"username": "admin", "password": "infrahub"}}, metav1.CreateOptions{})
 	assert.NilError(t, err)
 
-	op, err := operator.New(operator.Config{RESTConfig: cfg, Namespace: e.ns, SyncInterval: time.Hour, ResourceInterval: time.Hour})
-	assert.NilError(t, err)
-	done := make(chan struct{})
-	go func() { defer close(done); _ = op.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	op := opertest.Start(t, opertest.Config(cfg, e.ns), false)
 
 	e.receiver = webhook.NewReceiver(webhook.Options{
 		Key:     func() ([]byte, error) { return sharedKey, nil },
@@ -84,7 +80,6 @@ func setup(t testing.TB, name string) *env {
 	t.Cleanup(e.fake.Close)
 	e.fake.AddUser("admin", "infrahub")
 	e.fake.SetWebhook(srv.URL, sharedKey)
-	until(t, "operator synced", op.HasSynced)
 	return e
 }
 
