@@ -243,13 +243,7 @@ func (m *Manager) kubeconfig(dest v1alpha1.Destination) ([]byte, string, error) 
 	}
 	// Newest first, as the earlier operator did, but only exact host matches
 	// in the operator's own namespace qualify.
-	sort.Slice(secrets, func(i, j int) bool {
-		ti, tj := secrets[i].CreationTimestamp, secrets[j].CreationTimestamp
-		if !ti.Equal(&tj) {
-			return tj.Before(&ti)
-		}
-		return secrets[i].Name < secrets[j].Name
-	})
+	secrets = NewestFirst(secrets)
 	for _, s := range secrets {
 		if data := s.Data[DefaultKubeconfigKey]; len(data) > 0 {
 			return data, "label:" + s.Name, nil
@@ -545,3 +539,18 @@ func GVRs(items []v1alpha1.ManagedResource) []schema.GroupVersionResource {
 
 // SecretName describes a Secret without its contents.
 func SecretName(s *corev1.Secret) string { return s.Namespace + "/" + s.Name }
+
+// NewestFirst returns the Secrets sorted newest first, by name among equals,
+// the order in which host-labelled Secrets are tried. The input, which may
+// be a lister's, is not changed.
+func NewestFirst(secrets []*corev1.Secret) []*corev1.Secret {
+	out := append([]*corev1.Secret(nil), secrets...)
+	sort.Slice(out, func(i, j int) bool {
+		ti, tj := out[i].CreationTimestamp, out[j].CreationTimestamp
+		if !ti.Equal(&tj) {
+			return tj.Before(&ti)
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out
+}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"sort"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -87,15 +86,7 @@ func ResolveConnection(base infrahub.Config, src v1alpha1.InfrahubSource, namesp
 	if err != nil {
 		return cfg, fmt.Errorf("credentials: list Secrets in %s: %s", namespace, statusText(err))
 	}
-	list = append([]*corev1.Secret(nil), list...) // the lister's slice is shared
-	sort.Slice(list, func(i, j int) bool {
-		ti, tj := list[i].CreationTimestamp, list[j].CreationTimestamp
-		if !ti.Equal(&tj) {
-			return tj.Before(&ti)
-		}
-		return list[i].Name < list[j].Name
-	})
-	for _, s := range list {
+	for _, s := range cluster.NewestFirst(list) {
 		if len(s.Data["username"]) > 0 && len(s.Data["password"]) > 0 {
 			return withCredentials(cfg, s, fmt.Sprintf("Secret %s/%s", namespace, s.Name))
 		}

@@ -166,21 +166,10 @@ func runConvergence(b *testing.B, n, iter int) {
 	// them, so Vidra's run does not pay for the floor's.
 	deleteNamespaces(ctx, b, c, floorNS)
 
-	fake := infrahubtest.NewServer()
-	defer fake.Close()
-	fake.AddUser("admin", "infrahub")
 	artifactName := fmt.Sprintf("Bench_%d_%d", n, iter)
-	for i := 0; i < n; i++ {
-		fake.SetArtifact("main", infrahubtest.ArtifactSpec{Name: artifactName, TargetLabel: fmt.Sprintf("app-%d", i), Content: []byte(artifact(ns, fmt.Sprintf("app-%d", i)))})
-	}
 	opNS := "vidra-" + ns
-	if _, err := c.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: opNS}}, metav1.CreateOptions{}); err != nil {
-		b.Fatal(err)
-	}
-	if _, err := c.kube.CoreV1().Secrets(opNS).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "creds"},
-		StringData: map[string]string{"username": "admin", "password": "infrahub"}}, metav1.CreateOptions{}); err != nil {
-		b.Fatal(err)
-	}
+	fake := seed(ctx, b, c, opNS, ns, artifactName, n)
+	defer fake.Close()
 
 	observer := &countingObserver{}
 	op, err := operator.New(operator.Config{
@@ -373,6 +362,25 @@ func deleteNamespaces(ctx context.Context, b *testing.B, c clients, names ...str
 		}
 		return true
 	})
+}
+
+// seed creates the operator's namespace with the "creds" Secret, and a
+// fake Infrahub holding n artifacts named artifactName whose objects go to
+// ns.
+func seed(ctx context.Context, b *testing.B, c clients, opNS, ns, artifactName string, n int) *infrahubtest.Server {
+	if _, err := c.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: opNS}}, metav1.CreateOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := c.kube.CoreV1().Secrets(opNS).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "creds"},
+		StringData: map[string]string{"username": "admin", "password": "infrahub"}}, metav1.CreateOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	fake := infrahubtest.NewServer()
+	fake.AddUser("admin", "infrahub")
+	for i := 0; i < n; i++ {
+		fake.SetArtifact("main", infrahubtest.ArtifactSpec{Name: artifactName, TargetLabel: fmt.Sprintf("app-%d", i), Content: []byte(artifact(ns, fmt.Sprintf("app-%d", i)))})
+	}
+	return fake
 }
 
 // applyLoop applies the n artifacts' objects with server-side apply from

@@ -18,7 +18,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	v1alpha1 "github.com/vidra-operator/vidra/apis/infrahub/v1alpha1"
-	"github.com/vidra-operator/vidra/infrahub/infrahubtest"
 	"github.com/vidra-operator/vidra/test/controlplane"
 )
 
@@ -40,22 +39,12 @@ func runOperatorMemory(b *testing.B, n, iter int) {
 	c := newClients(b)
 	ns := fmt.Sprintf("mem-%d-%d", n, iter)
 	opNS := "vidra-" + ns
-	for _, name := range []string{ns, opNS} {
-		if _, err := c.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if _, err := c.kube.CoreV1().Secrets(opNS).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "creds"},
-		StringData: map[string]string{"username": "admin", "password": "infrahub"}}, metav1.CreateOptions{}); err != nil {
+	if _, err := c.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 		b.Fatal(err)
 	}
-	fake := infrahubtest.NewServer()
-	defer fake.Close()
-	fake.AddUser("admin", "infrahub")
 	artifactName := fmt.Sprintf("Mem_%d_%d", n, iter)
-	for i := 0; i < n; i++ {
-		fake.SetArtifact("main", infrahubtest.ArtifactSpec{Name: artifactName, TargetLabel: fmt.Sprintf("app-%d", i), Content: []byte(artifact(ns, fmt.Sprintf("app-%d", i)))})
-	}
+	fake := seed(ctx, b, c, opNS, ns, artifactName, n)
+	defer fake.Close()
 
 	cmd := exec.Command(bin,
 		"-kubeconfig", cp.KubeconfigPath(),
