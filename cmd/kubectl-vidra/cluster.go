@@ -40,14 +40,9 @@ Examples:
   kubectl vidra cluster add kind-edge --server https://edge.internal:6443`
 
 func runCluster(ctx context.Context, a *app, args []string) error {
-	if len(args) == 0 {
-		return usagef("cluster", "cluster needs a subcommand: add")
-	}
-	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		args = []string{"add", "--help"}
-	}
-	if args[0] != "add" {
-		return usagef("cluster", "unknown cluster subcommand %q (only add exists)", args[0])
+	args, err := onlySubcommand("cluster", "add", args)
+	if err != nil {
+		return err
 	}
 	f := a.newFlags("cluster add", clusterUsage)
 	name := f.String("name", "", "name of the Secret (default cluster-kubeconfig-<context>)")
@@ -55,7 +50,7 @@ func runCluster(ctx context.Context, a *app, args []string) error {
 	overwrite := f.Bool("overwrite", false, "replace an existing Secret of that name")
 	var ns string
 	f.operatorNamespace(&ns)
-	pos, err := f.parse(args[1:])
+	pos, err := f.parse(args)
 	if err != nil {
 		return err
 	}
@@ -210,4 +205,20 @@ func serverURL(raw string) (string, string, error) {
 		return "", "", fmt.Errorf("server %s means the operator's own cluster; leave destination.server empty instead", u.String())
 	}
 	return strings.TrimRight(u.String(), "/"), strings.ToLower(u.Hostname()), nil
+}
+
+// onlySubcommand checks that args start with sub, the command's one
+// subcommand (help flags ask for its help), and returns the arguments after
+// it.
+func onlySubcommand(command, sub string, args []string) ([]string, error) {
+	if len(args) == 0 {
+		return nil, usagef(command, "%s needs a subcommand: %s", command, sub)
+	}
+	switch args[0] {
+	case "-h", "--help", "help":
+		return []string{"--help"}, nil
+	case sub:
+		return args[1:], nil
+	}
+	return nil, usagef(command, "unknown %s subcommand %q (only %s exists)", command, args[0], sub)
 }

@@ -32,14 +32,9 @@ Examples:
   pass show infrahub | kubectl vidra credentials create http://10.0.0.5:8000 --username vidra --password-file -`
 
 func runCredentials(ctx context.Context, a *app, args []string) error {
-	if len(args) == 0 {
-		return usagef("credentials", "credentials needs a subcommand: create")
-	}
-	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		args = []string{"create", "--help"}
-	}
-	if args[0] != "create" {
-		return usagef("credentials", "unknown credentials subcommand %q (only create exists)", args[0])
+	args, err := onlySubcommand("credentials", "create", args)
+	if err != nil {
+		return err
 	}
 	f := a.newFlags("credentials create", credentialsUsage)
 	tokenFile := f.String("token-file", "", "file holding the Infrahub API token (\"-\" for stdin)")
@@ -49,7 +44,7 @@ func runCredentials(ctx context.Context, a *app, args []string) error {
 	overwrite := f.Bool("overwrite", false, "replace an existing Secret of that name")
 	var ns string
 	f.operatorNamespace(&ns)
-	pos, err := f.parse(args[1:])
+	pos, err := f.parse(args)
 	if err != nil {
 		return err
 	}

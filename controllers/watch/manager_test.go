@@ -31,13 +31,9 @@ import (
 
 var cp *controlplane.ControlPlane
 
-// TestMain starts one real control plane for the package. With -short it
-// starts none, and only the tests that need no API server run.
+// TestMain starts one real control plane for the package.
 func TestMain(m *testing.M) {
 	flag.Parse()
-	if testing.Short() {
-		os.Exit(m.Run())
-	}
 	os.Exit(controlplane.RunMain(m, controlplane.Config{Name: "watch"}, &cp))
 }
 
@@ -51,9 +47,6 @@ const waitTimeout = 30 * time.Second
 
 func restConfig(t testing.TB) *rest.Config {
 	t.Helper()
-	if cp == nil {
-		t.Skip("needs a control plane (not started with -short)")
-	}
 	return cp.RESTConfig()
 }
 

@@ -105,9 +105,6 @@ func checkNothingLeft(t *testing.T, work string) {
 // TestDemo runs `make demo`'s script non-interactively: it must build,
 // start everything, sync, show a change arriving, and leave nothing behind.
 func TestDemo(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts its own control plane")
-	}
 	start := time.Now()
 	cmd, out, work := runDemo(t, "DEMO_NONINTERACTIVE=1")
 	err := waitCmd(t, cmd, 8*time.Minute)
@@ -130,9 +127,6 @@ func TestDemo(t *testing.T) {
 // TestDemoCtrlC: interactive mode waits; Ctrl-C (SIGINT to the script)
 // tears everything down.
 func TestDemoCtrlC(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts its own control plane")
-	}
 	cmd, out, work := runDemo(t)
 	eventually(t, 8*time.Minute, "the demo to hand over", func() (bool, error) {
 		return strings.Contains(out.String(), "Try it yourself"), nil
@@ -149,9 +143,6 @@ func TestDemoCtrlC(t *testing.T) {
 // user's (here the package's control plane): after confirmation it syncs
 // there, and on exit removes what it created except the CRDs.
 func TestDemoOwnCluster(t *testing.T) {
-	if testing.Short() {
-		t.Skip("slow")
-	}
 	c := newClients(t)
 	t.Cleanup(func() { forceClean(t, c) })
 	// Without confirmation, non-interactive mode refuses.

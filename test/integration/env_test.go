@@ -74,16 +74,11 @@ func newEnv(t *testing.T, tune ...func(*operator.Config)) *env {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	cfg := cp.RESTConfig()
 	e := &env{t: t, ctx: ctx}
-	var err error
-	e.kube, err = kubernetes.NewForConfig(cfg)
-	assert.NilError(t, err)
-	e.vidra, err = versioned.NewForConfig(cfg)
-	assert.NilError(t, err)
-	e.dyn, err = dynamic.NewForConfig(cfg)
-	assert.NilError(t, err)
+	c := opertest.NewClients(cfg)
+	e.kube, e.vidra, e.dyn = c.Kube, c.Vidra, c.Dyn
 
 	e.ns = fmt.Sprintf("vidra-system-%d", envCounter.Add(1))
-	_, err = e.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: e.ns}}, metav1.CreateOptions{})
+	_, err := e.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: e.ns}}, metav1.CreateOptions{})
 	assert.NilError(t, err)
 
 	e.fake = infrahubtest.NewServer()

@@ -9,11 +9,29 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/vidra-operator/vidra/controllers/operator"
 	"github.com/vidra-operator/vidra/generated/clientset/versioned"
 )
+
+// Clients are the three clients tests read and write the cluster with.
+type Clients struct {
+	Kube  kubernetes.Interface
+	Vidra versioned.Interface
+	Dyn   dynamic.Interface
+}
+
+// NewClients builds them for cfg; a bad cfg is a broken test setup.
+func NewClients(cfg *rest.Config) Clients {
+	return Clients{
+		Kube:  kubernetes.NewForConfigOrDie(cfg),
+		Vidra: versioned.NewForConfigOrDie(cfg),
+		Dyn:   dynamic.NewForConfigOrDie(cfg),
+	}
+}
 
 // Config is what tests start from: hour-long intervals, so that only what
 // a test triggers happens, and short timeouts towards Infrahub and remote

@@ -91,15 +91,10 @@ func newEnv(t *testing.T) *env {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	cfg := cp.RESTConfig()
 	e := &env{t: t, ctx: ctx}
-	var err error
-	e.kube, err = kubernetes.NewForConfig(cfg)
-	assert.NilError(t, err)
-	e.vidra, err = versioned.NewForConfig(cfg)
-	assert.NilError(t, err)
-	e.dyn, err = dynamic.NewForConfig(cfg)
-	assert.NilError(t, err)
+	c := opertest.NewClients(cfg)
+	e.kube, e.vidra, e.dyn = c.Kube, c.Vidra, c.Dyn
 
-	_, err = e.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNamespace}}, metav1.CreateOptions{})
+	_, err := e.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNamespace}}, metav1.CreateOptions{})
 	if !apierrors.IsAlreadyExists(err) {
 		assert.NilError(t, err)
 	}
