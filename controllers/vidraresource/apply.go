@@ -83,6 +83,12 @@ func (c *Controller) applyOne(ctx context.Context, target *cluster.Target, vr *v
 	return applied, result, err
 }
 
+// mustNotExist is a resourceVersion no stored object has (etcd numbers its
+// first write 2). As an apply precondition it turns the apply into a create
+// that fails with a conflict when the object exists, so an object believed
+// absent is never changed without the ownership checks.
+const mustNotExist = "1"
+
 // applyFrom is one attempt of applyOne, on a cached or a fresh read of the
 // live object.
 func (c *Controller) applyFrom(ctx context.Context, target *cluster.Target, vr *v1alpha1.VidraResource, o *desired, fresh bool) (*unstructured.Unstructured, string, error) {
@@ -91,9 +97,18 @@ func (c *Controller) applyFrom(ctx context.Context, target *cluster.Target, vr *
 	ns, name := obj.GetNamespace(), obj.GetName()
 	contentHash := manifest.ContentHash(obj)
 
-	live, err := current(ctx, target, gvr, ns, name, fresh)
-	if err != nil {
-		return nil, resultFailed, err
+	// An object this VidraResource never recorded is most likely new, and
+	// the drift watch only holds Vidra's objects: rather than read it
+	// first, create it with a precondition that fails when it exists, and
+	// decide on a fresh read then (applyOne retries on the conflict).
+	var live *unstructured.Unstructured
+	if fresh || o.recorded || target.Impersonating() {
+		var err error
+		if live, err = current(ctx, target, gvr, ns, name, fresh); err != nil {
+			return nil, resultFailed, err
+		}
+	} else if cached, synced := target.Watches.Get(gvr, ns, name); synced && cached != nil {
+		live = cached
 	}
 	owners := []string{}
 	if live != nil {
@@ -117,7 +132,10 @@ func (c *Controller) applyFrom(ctx context.Context, target *cluster.Target, vr *
 		live.GetAnnotations()[v1alpha1.AnnotationContentHash] == contentHash && manifest.Equivalent(obj, live) {
 		return live, resultUnchanged, nil
 	}
-	if live != nil && !ownership.Same(owners, newOwners) {
+	switch {
+	case live == nil:
+		obj.SetResourceVersion(mustNotExist)
+	case !ownership.Same(owners, newOwners):
 		// Joining the owners of an existing object: apply only on the
 		// version we read, so two owners joining at once cannot lose one.
 		obj.SetResourceVersion(live.GetResourceVersion())

@@ -59,7 +59,10 @@ type desired struct {
 	// waitingForCRD is set when the kind is defined by a CRD of the same
 	// manifest that the cluster does not serve yet.
 	waitingForCRD bool
-	err           error
+	// recorded is set when the inventory held the object before this pass:
+	// it most likely exists, and is read before it is applied.
+	recorded bool
+	err      error
 }
 
 func (d *desired) name() string { return describe(d.obj) }
@@ -127,6 +130,7 @@ func (c *Controller) sync(ctx context.Context, vr *v1alpha1.VidraResource) (time
 
 	// Record everything about to be applied before applying it, so a crash
 	// in the middle leaves nothing untracked.
+	markRecorded(objs, vr.Status.ManagedResources, target.Server)
 	planned := mergeInventory(vr.Status.ManagedResources, inventoryOf(objs, target.Server))
 	if len(planned) != len(vr.Status.ManagedResources) || !apiequality.Semantic.DeepEqual(planned, vr.Status.ManagedResources) {
 		vr.Status.ManagedResources = planned
@@ -457,6 +461,19 @@ func (c *Controller) event(vr *v1alpha1.VidraResource, eventType, reason, action
 		return
 	}
 	c.recorder.Eventf(vr, nil, eventType, reason, action, conditions.Truncate(fmt.Sprintf(note, args...)))
+}
+
+// markRecorded flags the objects the inventory already holds.
+func markRecorded(objs []*desired, inventory []v1alpha1.ManagedResource, server string) {
+	recorded := make(map[string]bool, len(inventory))
+	for _, e := range inventory {
+		recorded[entryKey(e)] = true
+	}
+	for _, o := range objs {
+		if o.mapping != nil {
+			o.recorded = recorded[entryKey(entryFor(o.obj, o.mapping, server))]
+		}
+	}
 }
 
 // inventoryOf lists the objects that are ready to be applied.

@@ -1,0 +1,131 @@
+package integration
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"gotest.tools/v3/assert"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	v1alpha1 "github.com/vidra-operator/vidra/apis/infrahub/v1alpha1"
+	"github.com/vidra-operator/vidra/controllers/metrics"
+	"github.com/vidra-operator/vidra/controllers/operator"
+	"github.com/vidra-operator/vidra/controllers/vidraresource"
+)
+
+// requestLog records the operator's requests for single objects under a
+// collection path, as "METHOD name STATUS".
+type requestLog struct {
+	collection string
+	mu         sync.Mutex
+	lines      []string
+}
+
+func (l *requestLog) wrap(rt http.RoundTripper) http.RoundTripper {
+	return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		resp, err := rt.RoundTrip(req)
+		if name, ok := strings.CutPrefix(req.URL.Path, l.collection+"/"); ok {
+			status := "error"
+			if err == nil {
+				status = strconv.Itoa(resp.StatusCode)
+			}
+			l.mu.Lock()
+			l.lines = append(l.lines, req.Method+" "+name+" "+status)
+			l.mu.Unlock()
+		}
+		return resp, err
+	})
+}
+
+// take returns the requests recorded since the last call.
+func (l *requestLog) take() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := l.lines
+	l.lines = nil
+	return out
+}
+
+// reconcileCounter counts the VidraResource controller's passes.
+type reconcileCounter struct {
+	metrics.Nop
+	resources atomic.Int64
+}
+
+func (c *reconcileCounter) ObserveReconcile(controller string, _ time.Duration, _ error) {
+	if controller == "vidraresource" {
+		c.resources.Add(1)
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
+
+// A new object costs one request: it is created with a precondition that
+// fails when it already exists, instead of being read first. An object that
+// does exist and is not Vidra's fails that precondition and is then read and
+// left alone. A pass over unchanged objects costs no request at all.
+func TestNewObjectsCostOneRequest(t *testing.T) {
+	log := &requestLog{collection: "/api/v1/namespaces/requests-ns/configmaps"}
+	passes := &reconcileCounter{}
+	e := newEnv(t, func(c *operator.Config) {
+		c.RESTConfig.Wrap(log.wrap)
+		c.Metrics = passes
+	})
+	_, err := e.kube.CoreV1().Namespaces().Create(e.ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "requests-ns"}}, metav1.CreateOptions{})
+	assert.NilError(t, err)
+	t.Cleanup(func() {
+		_ = e.kube.CoreV1().Namespaces().Delete(e.ctx, "requests-ns", metav1.DeleteOptions{})
+	})
+	_, err = e.kube.CoreV1().ConfigMaps("requests-ns").Create(e.ctx, &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: "foreign"}, Data: map[string]string{"owner": "someone-else"},
+	}, metav1.CreateOptions{})
+	assert.NilError(t, err)
+
+	e.newResource("requests", configMap("requests-ns", "first", map[string]string{"a": "1"})+"---\n"+
+		configMap("requests-ns", "second", map[string]string{"b": "2"})+"---\n"+
+		configMap("requests-ns", "foreign", map[string]string{"owner": "vidra"}))
+	e.waitResourceReason("requests", vidraresource.ReasonNotOwned)
+
+	got := map[string][]string{}
+	for _, line := range log.take() {
+		name := strings.Fields(line)[1]
+		got[name] = append(got[name], line)
+	}
+	assert.DeepEqual(t, got["first"], []string{"PATCH first 201"})
+	assert.DeepEqual(t, got["second"], []string{"PATCH second 201"})
+	// Adding the finalizer can cause a second pass already, which reads
+	// the foreign object again (it is in the inventory now).
+	assert.Assert(t, len(got["foreign"]) >= 2, "%v", got["foreign"])
+	assert.DeepEqual(t, got["foreign"][:2], []string{"PATCH foreign 409", "GET foreign 200"})
+	for _, line := range got["foreign"][2:] {
+		assert.Equal(t, line, "GET foreign 200")
+	}
+	cm, err := e.kube.CoreV1().ConfigMaps("requests-ns").Get(e.ctx, "foreign", metav1.GetOptions{})
+	assert.NilError(t, err)
+	assert.Equal(t, cm.Data["owner"], "someone-else")
+	assert.Equal(t, cm.Labels[v1alpha1.LabelManagedBy], "")
+
+	// The next pass reads Vidra's objects from the drift watch and writes
+	// nothing; only the foreign one is read again, to see if it is gone.
+	vr, err := e.vidra.InfrahubV1alpha1().VidraResources().Get(e.ctx, "requests", metav1.GetOptions{})
+	assert.NilError(t, err)
+	before := passes.resources.Load()
+	e.op.Resources.Enqueue("requests")
+	e.eventually("second pass done", func() (bool, error) {
+		return passes.resources.Load() > before, nil
+	})
+	for _, line := range log.take() {
+		assert.Equal(t, line, "GET foreign 200", "unexpected request on the second pass")
+	}
+	after, err := e.vidra.InfrahubV1alpha1().VidraResources().Get(e.ctx, "requests", metav1.GetOptions{})
+	assert.NilError(t, err)
+	assert.Equal(t, after.ResourceVersion, vr.ResourceVersion, "an unchanged pass wrote the VidraResource")
+}
