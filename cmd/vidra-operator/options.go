@@ -12,6 +12,7 @@ import (
 	"k8s.io/klog/v2"
 
 	v1alpha1 "github.com/vidra-operator/vidra/apis/infrahub/v1alpha1"
+	"github.com/vidra-operator/vidra/controllers/operator"
 	"github.com/vidra-operator/vidra/controllers/vidraresource"
 )
 
@@ -73,8 +74,8 @@ const (
 const (
 	defaultQPS              = 200
 	defaultBurst            = 400
-	defaultSyncWorkers      = 4
-	defaultResourceWorkers  = 8
+	defaultSyncWorkers      = operator.DefaultSyncWorkers
+	defaultResourceWorkers  = operator.DefaultResourceWorkers
 	defaultSyncInterval     = time.Minute
 	defaultResourceInterval = 10 * time.Minute
 	defaultConfigMap        = "vidra-config"

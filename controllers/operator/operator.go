@@ -33,6 +33,13 @@ import (
 )
 
 // Config is everything the operator needs; zero values get defaults.
+// Default worker counts, shared by the operator's flags, the Helm chart's
+// values and the benchmarks.
+const (
+	DefaultSyncWorkers     = 4
+	DefaultResourceWorkers = 8
+)
+
 type Config struct {
 	// RESTConfig reaches the cluster the operator runs in.
 	RESTConfig *rest.Config

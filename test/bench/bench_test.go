@@ -31,7 +31,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
-	"sigs.k8s.io/yaml"
 
 	v1alpha1 "github.com/vidra-operator/vidra/apis/infrahub/v1alpha1"
 	"github.com/vidra-operator/vidra/controllers/metrics"
@@ -56,8 +55,9 @@ func TestMain(m *testing.M) {
 }
 
 // parallelism is shared by the operator's VidraResource workers and the
-// bare apply loop, so the comparison is fair.
-const parallelism = 4
+// bare apply loop, so the comparison is fair: the operator's default, as
+// installed by the chart.
+const parallelism = operator.DefaultResourceWorkers
 
 var (
 	gvrDeployment = schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}
@@ -386,27 +386,11 @@ func seed(ctx context.Context, b *testing.B, c clients, opNS, ns, artifactName s
 // applyLoop applies the n artifacts' objects with server-side apply from
 // `parallelism` workers and returns how long it took.
 func applyLoop(ctx context.Context, b *testing.B, dyn dynamic.Interface, ns string, n int) time.Duration {
-	type item struct {
-		gvr schema.GroupVersionResource
-		obj *unstructured.Unstructured
-	}
-	gvrs := map[string]schema.GroupVersionResource{
-		"Deployment":     gvrDeployment,
-		"ServiceAccount": {Version: "v1", Resource: "serviceaccounts"},
-		"Service":        {Version: "v1", Resource: "services"},
-		"Ingress":        {Group: "networking.k8s.io", Version: "v1", Resource: "ingresses"},
-	}
-	var items []item
+	var items []benchObject
 	for i := 0; i < n; i++ {
-		for _, doc := range strings.Split(artifact(ns, fmt.Sprintf("app-%d", i)), "\n---\n") {
-			u := &unstructured.Unstructured{}
-			if err := yaml.Unmarshal([]byte(doc), &u.Object); err != nil {
-				b.Fatal(err)
-			}
-			items = append(items, item{gvrs[u.GetKind()], u})
-		}
+		items = append(items, artifactObjects(ns, i)...)
 	}
-	work := make(chan item)
+	work := make(chan benchObject)
 	var wg sync.WaitGroup
 	var failed atomic.Value
 	start := time.Now()
