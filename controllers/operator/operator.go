@@ -32,7 +32,6 @@ import (
 	"github.com/vidra-operator/vidra/infrahub"
 )
 
-// Config is everything the operator needs; zero values get defaults.
 // Default worker counts, shared by the operator's flags, the Helm chart's
 // values and the benchmarks.
 const (
@@ -40,6 +39,7 @@ const (
 	DefaultResourceWorkers = 8
 )
 
+// Config is everything the operator needs; zero values get defaults.
 type Config struct {
 	// RESTConfig reaches the cluster the operator runs in.
 	RESTConfig *rest.Config

@@ -4,6 +4,9 @@ import (
 	"testing"
 
 	"gotest.tools/v3/assert"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	v1alpha1 "github.com/vidra-operator/vidra/apis/infrahub/v1alpha1"
 )
@@ -23,4 +26,25 @@ func TestMergeInventoryKeepsOldAndIdentifiesByGroupKind(t *testing.T) {
 			assert.Equal(t, m.Version, "v1")
 		}
 	}
+}
+
+func TestMarkRecordedMatchesServerAndIgnoresVersion(t *testing.T) {
+	ingress := func(apiVersion, name string) *desired {
+		u := &unstructured.Unstructured{}
+		u.SetAPIVersion(apiVersion)
+		u.SetKind("Ingress")
+		u.SetNamespace("n")
+		u.SetName(name)
+		return &desired{obj: u, mapping: &meta.RESTMapping{Resource: schema.GroupVersionResource{Group: "networking.k8s.io", Version: "v1", Resource: "ingresses"}}}
+	}
+	inventory := []v1alpha1.ManagedResource{
+		{APIVersion: "networking.k8s.io/v1beta1", Group: "networking.k8s.io", Version: "v1beta1", Kind: "Ingress", Namespace: "n", Name: "old", Resource: "ingresses", Server: "https://a"},
+		{APIVersion: "networking.k8s.io/v1", Group: "networking.k8s.io", Version: "v1", Kind: "Ingress", Namespace: "n", Name: "elsewhere", Resource: "ingresses", Server: "https://b"},
+	}
+	objs := []*desired{ingress("networking.k8s.io/v1", "old"), ingress("networking.k8s.io/v1", "elsewhere"), ingress("networking.k8s.io/v1", "new"), {obj: &unstructured.Unstructured{}, waitingForCRD: true}}
+	markRecorded(objs, inventory, "https://a")
+	assert.Assert(t, objs[0].recorded, "an apiVersion change is the same recorded object")
+	assert.Assert(t, !objs[1].recorded, "recorded on another cluster only")
+	assert.Assert(t, !objs[2].recorded)
+	assert.Assert(t, !objs[3].recorded)
 }
