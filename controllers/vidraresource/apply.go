@@ -49,7 +49,7 @@ func current(ctx context.Context, target *cluster.Target, gvr schema.GroupVersio
 	// An impersonated destination reads as its service account, so RBAC
 	// decides what it may see; the operator's cache would bypass that.
 	if !target.Impersonating() && !fresh {
-		if obj, synced := target.Watches.Get(gvr, namespace, name); synced && obj != nil {
+		if obj, _ := target.Watches.Get(gvr, namespace, name); obj != nil {
 			return obj, nil
 		}
 	}
@@ -107,8 +107,8 @@ func (c *Controller) applyFrom(ctx context.Context, target *cluster.Target, vr *
 		if live, err = current(ctx, target, gvr, ns, name, fresh); err != nil {
 			return nil, resultFailed, err
 		}
-	} else if cached, synced := target.Watches.Get(gvr, ns, name); synced && cached != nil {
-		live = cached
+	} else {
+		live, _ = target.Watches.Get(gvr, ns, name) // nil unless cached
 	}
 	owners := []string{}
 	if live != nil {

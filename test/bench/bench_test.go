@@ -220,17 +220,7 @@ func runConvergence(b *testing.B, n, iter int) {
 	}
 	start := time.Now()
 	syncName := "bench-" + strconv.Itoa(n)
-	_, err = c.vidra.InfrahubV1alpha1().InfrahubSyncs().Create(ctx, &v1alpha1.InfrahubSync{
-		ObjectMeta: metav1.ObjectMeta{Name: syncName},
-		Spec: v1alpha1.InfrahubSyncSpec{
-			Source: v1alpha1.InfrahubSource{InfrahubAPIURL: fake.URL, ArtifactName: artifactName,
-				CredentialsSecretRef: &v1alpha1.LocalSecretReference{Name: "creds"}},
-			Destination: v1alpha1.Destination{ReconcileOnEvents: true},
-		},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
+	createSync(ctx, b, c, syncName, fake.URL, artifactName)
 	if phases {
 		// Listing every VidraResource costs the API server; look once a second.
 		pollEvery(ctx, b, "VidraResources created", time.Second, 15*time.Minute, func() bool {
@@ -326,25 +316,52 @@ func runConvergence(b *testing.B, n, iter int) {
 	b.ReportMetric(float64(lat[len(lat)/2].Milliseconds()), "ms/drift-p50")
 	b.ReportMetric(float64(lat[len(lat)*95/100].Milliseconds()), "ms/drift-p95")
 
-	rss := rssBytes()
+	rss, _ := processMemory(b, os.Getpid())
 	b.ReportMetric(float64(rss)/(1<<20), "MiB-rss")
 	stats := op.Clusters.Local().Watches.Stats()
 	b.ReportMetric(float64(stats.Objects), "watched-objects")
 	b.Logf("N=%d converge=%v floor=%v idle: infrahub=%v writes=%d drift p50=%v p95=%v rss=%.1fMiB watched=%d",
 		n, converge, floor, counts, idleWrites, lat[len(lat)/2], lat[len(lat)*95/100], float64(rss)/(1<<20), stats.Objects)
 
-	// Clean up without waiting for 4N deletions through finalizers: orphan,
-	// then let namespace deletion remove the objects.
+	deleteSyncOrphaning(ctx, b, c, syncName)
+	deleteNamespaces(ctx, b, c, ns, floorNS, opNS)
+}
+
+// createSync creates the InfrahubSync of the benchmarks: the artifacts of
+// the fake Infrahub at url, credentials from seed's "creds" Secret, drift
+// repaired on events.
+func createSync(ctx context.Context, b *testing.B, c clients, name, url, artifactName string) {
+	b.Helper()
+	if _, err := c.vidra.InfrahubV1alpha1().InfrahubSyncs().Create(ctx, &v1alpha1.InfrahubSync{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: v1alpha1.InfrahubSyncSpec{
+			Source: v1alpha1.InfrahubSource{InfrahubAPIURL: url, ArtifactName: artifactName,
+				CredentialsSecretRef: &v1alpha1.LocalSecretReference{Name: "creds"}},
+			Destination: v1alpha1.Destination{ReconcileOnEvents: true},
+		},
+	}, metav1.CreateOptions{}); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// deleteSyncOrphaning deletes a sync and its VidraResources without waiting
+// for 4N deletions through finalizers: the VidraResources orphan their
+// objects, which namespace deletion then removes.
+func deleteSyncOrphaning(ctx context.Context, b *testing.B, c clients, syncName string) {
+	b.Helper()
+	vrs, err := c.vidra.InfrahubV1alpha1().VidraResources().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
 	for _, vr := range vrs.Items {
 		_, _ = c.vidra.InfrahubV1alpha1().VidraResources().Patch(ctx, vr.Name, types.MergePatchType,
 			[]byte(`{"metadata":{"annotations":{"`+v1alpha1.AnnotationDeletionPolicy+`":"orphan"}}}`), metav1.PatchOptions{})
 	}
 	_ = c.vidra.InfrahubV1alpha1().InfrahubSyncs().Delete(ctx, syncName, metav1.DeleteOptions{})
-	poll(ctx, b, "VidraResources gone", 10*time.Minute, func() bool {
+	pollEvery(ctx, b, "VidraResources gone", time.Second, 10*time.Minute, func() bool {
 		l, err := c.vidra.InfrahubV1alpha1().VidraResources().List(ctx, metav1.ListOptions{})
 		return err == nil && len(l.Items) == 0
 	})
-	deleteNamespaces(ctx, b, c, ns, floorNS, opNS)
 }
 
 // deleteNamespaces deletes namespaces and waits until they are gone, so the
@@ -469,21 +486,6 @@ func parseLabels(s string) map[string]string {
 		}
 	}
 	return out
-}
-
-func rssBytes() int64 {
-	data, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if strings.HasPrefix(line, "VmRSS:") {
-			f := strings.Fields(line)
-			kb, _ := strconv.ParseInt(f[1], 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }
 
 func poll(ctx context.Context, b *testing.B, what string, timeout time.Duration, cond func() bool) {

@@ -15,7 +15,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	v1alpha1 "github.com/vidra-operator/vidra/apis/infrahub/v1alpha1"
 	"github.com/vidra-operator/vidra/test/controlplane"
@@ -71,16 +70,7 @@ func runOperatorMemory(b *testing.B, n, iter int) {
 	}()
 
 	syncName := fmt.Sprintf("mem-%d-%d", n, iter)
-	if _, err := c.vidra.InfrahubV1alpha1().InfrahubSyncs().Create(ctx, &v1alpha1.InfrahubSync{
-		ObjectMeta: metav1.ObjectMeta{Name: syncName},
-		Spec: v1alpha1.InfrahubSyncSpec{
-			Source: v1alpha1.InfrahubSource{InfrahubAPIURL: fake.URL, ArtifactName: artifactName,
-				CredentialsSecretRef: &v1alpha1.LocalSecretReference{Name: "creds"}},
-			Destination: v1alpha1.Destination{ReconcileOnEvents: true},
-		},
-	}, metav1.CreateOptions{}); err != nil {
-		b.Fatal(err)
-	}
+	createSync(ctx, b, c, syncName, fake.URL, artifactName)
 	pollEvery(ctx, b, "sync Ready", 2*time.Second, 15*time.Minute, func() bool {
 		s, err := c.vidra.InfrahubV1alpha1().InfrahubSyncs().Get(ctx, syncName, metav1.GetOptions{})
 		return err == nil && meta.IsStatusConditionTrue(s.Status.Conditions, v1alpha1.ConditionReady) && int(s.Status.ArtifactCount) == n
@@ -91,9 +81,7 @@ func runOperatorMemory(b *testing.B, n, iter int) {
 	rss, peak := processMemory(b, cmd.Process.Pid)
 	// What the operator watches: every object labelled as Vidra's.
 	watched := 0
-	for _, gvr := range []schema.GroupVersionResource{gvrDeployment,
-		{Version: "v1", Resource: "serviceaccounts"}, {Version: "v1", Resource: "services"},
-		{Group: "networking.k8s.io", Version: "v1", Resource: "ingresses"}} {
+	for _, gvr := range artifactGVRs {
 		l, err := c.dyn.Resource(gvr).List(ctx, metav1.ListOptions{LabelSelector: v1alpha1.LabelManagedBy + "=" + v1alpha1.ManagedByVidra})
 		if err != nil {
 			b.Fatal(err)
@@ -108,20 +96,7 @@ func runOperatorMemory(b *testing.B, n, iter int) {
 	}
 	b.Logf("operator binary at %d artifacts (%d watched objects): RSS %.1f MiB, peak %.1f MiB", n, watched, float64(rss)/(1<<20), float64(peak)/(1<<20))
 
-	// Orphan and drop, as the convergence benchmark does.
-	vrs, err := c.vidra.InfrahubV1alpha1().VidraResources().List(ctx, metav1.ListOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, vr := range vrs.Items {
-		_, _ = c.vidra.InfrahubV1alpha1().VidraResources().Patch(ctx, vr.Name, "application/merge-patch+json",
-			[]byte(`{"metadata":{"annotations":{"`+v1alpha1.AnnotationDeletionPolicy+`":"orphan"}}}`), metav1.PatchOptions{})
-	}
-	_ = c.vidra.InfrahubV1alpha1().InfrahubSyncs().Delete(ctx, syncName, metav1.DeleteOptions{})
-	pollEvery(ctx, b, "VidraResources gone", time.Second, 10*time.Minute, func() bool {
-		l, err := c.vidra.InfrahubV1alpha1().VidraResources().List(ctx, metav1.ListOptions{})
-		return err == nil && len(l.Items) == 0
-	})
+	deleteSyncOrphaning(ctx, b, c, syncName)
 	deleteNamespaces(ctx, b, c, ns, opNS)
 }
 
