@@ -36,6 +36,7 @@ var (
 		v1alpha1.AnnotationManagedBy:   true,
 		v1alpha1.AnnotationOwnedBy:     true,
 		v1alpha1.AnnotationContentHash: true,
+		v1alpha1.AnnotationOwners:      true,
 	}
 )
 

@@ -21,10 +21,10 @@ func Managed(u *unstructured.Unstructured) bool {
 }
 
 // Owners returns the VidraResources an object is declared by: sorted,
-// without duplicates or blanks, whatever state the annotation is in (the
-// earlier operator let it grow with repeats).
+// without duplicates or blanks, in either record format (the earlier
+// operator let the list grow with repeats).
 func Owners(u *unstructured.Unstructured) []string {
-	return Normalize(strings.Split(u.GetAnnotations()[v1alpha1.AnnotationOwnedBy], ","))
+	return ReadRecord(u).Names()
 }
 
 // Normalize sorts names and drops blanks and repeats.
@@ -81,20 +81,13 @@ func Same(a, b []string) bool {
 	return true
 }
 
-// Mark adds Vidra's markers to an object about to be applied.
+// Mark adds Vidra's markers to an object about to be applied, every owner
+// claiming contentHash without a UID. The controller writes records bound
+// to owners with MarkRecord.
 func Mark(u *unstructured.Unstructured, owners []string, contentHash string) {
-	labels := u.GetLabels()
-	if labels == nil {
-		labels = map[string]string{}
+	rec := Record{}
+	for _, name := range owners {
+		rec[name] = Claim{Hash: contentHash}
 	}
-	labels[v1alpha1.LabelManagedBy] = v1alpha1.ManagedByVidra
-	u.SetLabels(labels)
-	annotations := u.GetAnnotations()
-	if annotations == nil {
-		annotations = map[string]string{}
-	}
-	annotations[v1alpha1.AnnotationManagedBy] = v1alpha1.ManagedByVidra
-	annotations[v1alpha1.AnnotationOwnedBy] = strings.Join(owners, ",")
-	annotations[v1alpha1.AnnotationContentHash] = contentHash
-	u.SetAnnotations(annotations)
+	MarkRecord(u, rec, contentHash)
 }

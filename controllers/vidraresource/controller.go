@@ -9,7 +9,6 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
@@ -18,6 +17,7 @@ import (
 	"k8s.io/utils/clock"
 
 	v1alpha1 "github.com/vidra-operator/vidra/apis/infrahub/v1alpha1"
+	"github.com/vidra-operator/vidra/controllers/apply"
 	"github.com/vidra-operator/vidra/controllers/cluster"
 	"github.com/vidra-operator/vidra/controllers/internal/workloop"
 	"github.com/vidra-operator/vidra/controllers/metrics"
@@ -60,32 +60,7 @@ type Options struct {
 
 // Policy is checked before any write; a refused object is reported and the
 // others are applied.
-type Policy struct {
-	// DeniedKinds are never written: "Kind" or "group/Kind", e.g.
-	// "rbac.authorization.k8s.io/ClusterRoleBinding".
-	DeniedKinds []string
-	// AllowedNamespaces, when not empty, are the only namespaces namespaced
-	// objects may be written to.
-	AllowedNamespaces []string
-}
-
-// refuses returns why the policy forbids an object, or "".
-func (p Policy) refuses(gvk schema.GroupVersionKind, namespace string) string {
-	for _, k := range p.DeniedKinds {
-		if k == gvk.Kind || k == gvk.Group+"/"+gvk.Kind {
-			return "the operator's policy forbids kind " + k
-		}
-	}
-	if namespace != "" && len(p.AllowedNamespaces) > 0 {
-		for _, ns := range p.AllowedNamespaces {
-			if ns == namespace {
-				return ""
-			}
-		}
-		return "the operator's policy does not allow namespace " + namespace
-	}
-	return ""
-}
+type Policy = apply.Policy
 
 // destination is where a VidraResource's objects go, with the operator's
 // default service account when impersonation is mandatory.

@@ -8,11 +8,11 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	gosync "sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -21,6 +21,7 @@ import (
 	"k8s.io/klog/v2"
 
 	v1alpha1 "github.com/vidra-operator/vidra/apis/infrahub/v1alpha1"
+	"github.com/vidra-operator/vidra/controllers/apply"
 	"github.com/vidra-operator/vidra/controllers/cluster"
 	"github.com/vidra-operator/vidra/controllers/internal/conditions"
 	"github.com/vidra-operator/vidra/controllers/internal/statusapply"
@@ -69,17 +70,39 @@ func (d *desired) name() string { return describe(d.obj) }
 
 // outcome collects what one pass did, for status, events and metrics.
 type outcome struct {
-	created, configured, unchanged, pruned, released int
-	failures                                         []string // apply errors, retried with backoff
-	notOwned                                         []string // foreign objects left alone
-	conflicts                                        []string // declared differently by another owner
-	pruneFailures                                    []string
-	waiting                                          []string // CRs waiting for their CRD
-	retryable                                        bool
-	conflictRetry                                    bool
+	changes       []apply.Change // what was applied, pruned or released
+	failures      []string       // apply errors, retried with backoff
+	notOwned      []string       // foreign objects left alone
+	conflicts     []string       // declared differently by another owner
+	pruneFailures []string
+	waiting       []string // CRs waiting for their CRD
+	// applyErrs and pruneErrs are the errors behind failures and
+	// pruneFailures, handed on to the work loop.
+	applyErrs, pruneErrs []error
+	retryable            bool
+	conflictRetry        bool
 }
 
-func (o *outcome) changed() bool { return o.created+o.configured+o.pruned+o.released > 0 }
+func (o *outcome) count(a apply.Action) int { return apply.ChangeSet(o.changes).Count(a) }
+
+func (o *outcome) changed() bool { return apply.ChangeSet(o.changes).Changed() }
+
+// err is the error a failed pass hands to the work loop, wrapping the
+// API server's errors so it can tell a routine write conflict. A conflict
+// only counts as such when nothing else failed.
+func (o *outcome) err(name string) error {
+	all := append(append([]error{}, o.applyErrs...), o.pruneErrs...)
+	var other []error
+	for _, err := range all {
+		if !apierrors.IsConflict(err) {
+			other = append(other, err)
+		}
+	}
+	if len(other) > 0 {
+		all = other
+	}
+	return fmt.Errorf("%s: %w", name, errors.Join(all...))
+}
 
 // sync reconciles one VidraResource: apply every object of the manifest,
 // record them, prune what left, and report.
@@ -89,10 +112,9 @@ func (c *Controller) sync(ctx context.Context, vr *v1alpha1.VidraResource) (time
 		return c.finalize(ctx, vr)
 	}
 	if !hasFinalizer(vr) {
-		vr.Finalizers = append(vr.Finalizers, v1alpha1.VidraResourceFinalizer)
-		updated, err := c.client.InfrahubV1alpha1().VidraResources().Update(ctx, vr, metav1.UpdateOptions{FieldManager: v1alpha1.FieldManager})
+		updated, err := c.addFinalizer(ctx, vr)
 		if err != nil {
-			return 0, fmt.Errorf("add finalizer: %w", err)
+			return 0, err
 		}
 		vr = updated
 	}
@@ -169,8 +191,8 @@ func (c *Controller) sync(ctx context.Context, vr *v1alpha1.VidraResource) (time
 	for _, msg := range append(append([]string{}, out.notOwned...), out.conflicts...) {
 		c.event(vr, corev1.EventTypeWarning, result.Reason, "Apply", "%s", msg)
 	}
-	logger.V(2).Info("Reconciled", "created", out.created, "configured", out.configured, "unchanged", out.unchanged,
-		"pruned", out.pruned, "failed", len(out.failures), "conflicts", len(out.conflicts), "notOwned", len(out.notOwned))
+	logger.V(2).Info("Reconciled", "created", out.count(apply.Created), "configured", out.count(apply.Configured), "unchanged", out.count(apply.Unchanged),
+		"pruned", out.count(apply.Pruned), "failed", len(out.failures), "conflicts", len(out.conflicts), "notOwned", len(out.notOwned))
 
 	applied := &appliedState{inventory: inventory, destination: vr.Spec.Destination.DeepCopy(), checksum: manifestChecksum(vr), changed: out.changed()}
 	if err := c.writeStatus(ctx, vr, result, applied, requested); err != nil {
@@ -178,7 +200,7 @@ func (c *Controller) sync(ctx context.Context, vr *v1alpha1.VidraResource) (time
 	}
 	switch {
 	case out.retryable:
-		return 0, fmt.Errorf("%s: %s", vr.Name, strings.Join(append(out.failures, out.pruneFailures...), "; "))
+		return 0, out.err(vr.Name)
 	case len(out.waiting) > 0:
 		return c.opts.CRDWait, nil
 	case out.conflictRetry:
@@ -250,65 +272,52 @@ func (c *Controller) resolve(ctx context.Context, target *cluster.Target, vr *v1
 	return objs, nil
 }
 
-// applyAll applies the objects phase by phase: CRDs, then Namespaces,
-// then everything else in parallel (the API server does not care in which
-// order a Deployment and its ServiceAccount arrive), then admission
-// webhooks, which could otherwise reject the rest. One failure does not stop
-// the others. A CR whose CRD is not served yet waits for the next pass,
-// which comes shortly and records it in the inventory before applying it.
+// applyAll hands the objects ready to be applied to the engine and sorts
+// its answers into the outcome. A CR whose CRD is not served yet waits for
+// the next pass, which comes shortly and records it in the inventory before
+// applying it.
 func (c *Controller) applyAll(ctx context.Context, target *cluster.Target, vr *v1alpha1.VidraResource, objs []*desired, out *outcome) {
-	type applied struct {
-		result string
-		err    error
-	}
-	results := make([]applied, len(objs))
-	for _, phase := range phases(objs) {
-		var wg gosync.WaitGroup
-		sem := make(chan struct{}, applyParallelism)
-		for _, i := range phase {
-			o := objs[i]
-			if o.err != nil || o.waitingForCRD {
-				continue
-			}
-			wg.Add(1)
-			sem <- struct{}{}
-			go func() {
-				defer func() { <-sem; wg.Done() }()
-				_, result, err := c.applyOne(ctx, target, vr, o)
-				target.Observe(c.clock.Now(), err)
-				results[i] = applied{result, err}
-			}()
+	req := apply.Request{Owner: ownerOf(vr), Adopt: vr.Spec.AdoptExisting}
+	var index []int // request position -> objs position
+	for i, o := range objs {
+		if o.err != nil || o.waitingForCRD {
+			continue
 		}
-		wg.Wait()
+		req.Objects = append(req.Objects, apply.Object{Object: o.obj, Resource: o.mapping.Resource, Recorded: o.recorded})
+		index = append(index, i)
+	}
+	changes := c.engine().Apply(ctx, applyTarget(target), req)
+	results := make([]*apply.Change, len(objs))
+	for j, ch := range changes {
+		target.Observe(c.clock.Now(), ch.Err)
+		results[index[j]] = &changes[j]
 	}
 	// Collected in document order, so the status reads the same every pass.
 	for i, o := range objs {
 		switch {
 		case o.err != nil:
 			out.failures = append(out.failures, fmt.Sprintf("%s: %v", o.name(), o.err))
+			out.applyErrs = append(out.applyErrs, o.err)
 			out.retryable = true
-			c.metrics.ObserveApply(target.Name(), resultFailed)
+			c.metrics.ObserveApply(target.Name(), string(apply.Failed))
 			continue
 		case o.waitingForCRD:
 			out.waiting = append(out.waiting, o.name())
 			continue
 		}
-		r := results[i]
-		c.metrics.ObserveApply(target.Name(), r.result)
-		switch r.result {
-		case resultCreated:
-			out.created++
-		case resultConfigured:
-			out.configured++
-		case resultUnchanged:
-			out.unchanged++
-		case resultNotOwned:
-			out.notOwned = append(out.notOwned, r.err.Error())
-		case resultConflict:
-			out.conflicts = append(out.conflicts, r.err.Error())
+		ch := results[i]
+		c.metrics.ObserveApply(target.Name(), string(ch.Action))
+		switch ch.Action {
+		case apply.Created, apply.Configured, apply.Unchanged:
+			out.changes = append(out.changes, *ch)
+		case apply.NotOwned:
+			out.notOwned = append(out.notOwned, ch.Err.Error())
+		case apply.Conflict:
+			out.conflicts = append(out.conflicts, ch.Err.Error())
 			out.conflictRetry = true
 		default:
-			out.failures = append(out.failures, fmt.Sprintf("%s: %v", o.name(), r.err))
+			out.failures = append(out.failures, fmt.Sprintf("%s: %v", o.name(), ch.Err))
+			out.applyErrs = append(out.applyErrs, ch.Err)
 			out.retryable = true
 		}
 	}
@@ -316,31 +325,6 @@ func (c *Controller) applyAll(ctx context.Context, target *cluster.Target, vr *v
 		// The CRDs were just applied: see them on the next pass.
 		target.Mapper.Refresh(ctx)
 	}
-}
-
-// applyParallelism bounds the concurrent applies of one VidraResource.
-const applyParallelism = 8
-
-// phases groups object indexes (already in apply order) into the steps
-// applyAll takes one after the other.
-func phases(objs []*desired) [][]int {
-	phaseOf := func(gk schema.GroupKind) int {
-		switch {
-		case gk == crdGroupKind:
-			return 0
-		case gk.Group == "" && gk.Kind == "Namespace":
-			return 1
-		case gk.Group == "admissionregistration.k8s.io":
-			return 3
-		}
-		return 2
-	}
-	out := make([][]int, 4)
-	for i, o := range objs {
-		p := phaseOf(o.gvk.GroupKind())
-		out[p] = append(out[p], i)
-	}
-	return out
 }
 
 // watch tells the destination's drift watches which resource types this
@@ -380,7 +364,7 @@ func changeSummary(out *outcome) string {
 	for _, p := range []struct {
 		n    int
 		verb string
-	}{{out.created, "created"}, {out.configured, "configured"}, {out.pruned, "pruned"}, {out.released, "released to other owners"}} {
+	}{{out.count(apply.Created), "created"}, {out.count(apply.Configured), "configured"}, {out.count(apply.Pruned), "pruned"}, {out.count(apply.Released), "released to other owners"}} {
 		if p.n > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", p.n, p.verb))
 		}

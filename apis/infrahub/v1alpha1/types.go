@@ -51,10 +51,16 @@ const (
 	// AnnotationOwnedBy lists, sorted and without duplicates, the names of
 	// every VidraResource that declares the object.
 	AnnotationOwnedBy = "vidraresource.infrahub.operators.com/owned-by"
-	// AnnotationContentHash identifies the declared content of a shared
-	// object, so a second owner declaring something else is a conflict
-	// rather than a tug of war.
+	// AnnotationContentHash identifies the content the object was last
+	// applied with.
 	AnnotationContentHash = "vidraresource.infrahub.operators.com/content-hash"
+	// AnnotationOwners is the shared-ownership record: a JSON object from
+	// each owner's name to its UID and the content hash it declares, so
+	// owners who agree converge, owners who disagree are a conflict rather
+	// than a tug of war, and a VidraResource recreated under the same name
+	// does not inherit its predecessor's objects. Objects written before it
+	// existed carry only AnnotationOwnedBy and AnnotationContentHash.
+	AnnotationOwners = "vidraresource.infrahub.operators.com/owners"
 	// FieldManager is the server-side apply field manager for managed objects.
 	FieldManager = "vidra"
 )

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"golang.org/x/time/rate"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -21,13 +22,31 @@ import (
 // positive requeueAfter requeues after that long.
 type SyncFunc func(ctx context.Context, key string) (requeueAfter time.Duration, err error)
 
-// NewQueue returns a named, typed rate-limited queue: per-key exponential
-// backoff from base to max, so a failing object backs off without slowing
-// the others. The name makes its workqueue metrics appear.
+// Overall token bucket of every queue: sustained requeues per second and
+// burst. It only bites when many keys fail at once, so a storm of failures
+// cannot hammer the API servers, while one failing key still backs off on
+// its own.
+const (
+	overallQPS   = 10
+	overallBurst = 100
+)
+
+// NewQueue returns a named, typed rate-limited queue. Its limiter is the
+// larger of a per-key exponential backoff from base to max (a failing
+// object backs off without slowing the others) and an overall token bucket
+// (many failing objects together are spread out). The name makes its
+// workqueue metrics appear.
 func NewQueue(name string, base, max time.Duration) workqueue.TypedRateLimitingInterface[string] {
-	return workqueue.NewTypedRateLimitingQueueWithConfig(
-		workqueue.NewTypedItemExponentialFailureRateLimiter[string](base, max),
+	return workqueue.NewTypedRateLimitingQueueWithConfig(RateLimiter(base, max),
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: name},
+	)
+}
+
+// RateLimiter is the limiter of NewQueue.
+func RateLimiter(base, max time.Duration) workqueue.TypedRateLimiter[string] {
+	return workqueue.NewTypedMaxOfRateLimiter(
+		workqueue.NewTypedItemExponentialFailureRateLimiter[string](base, max),
+		&workqueue.TypedBucketRateLimiter[string]{Limiter: rate.NewLimiter(rate.Limit(overallQPS), overallBurst)},
 	)
 }
 
