@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 
 	v1alpha1 "github.com/vidra-operator/vidra/apis/infrahub/v1alpha1"
@@ -153,6 +154,15 @@ type preview struct {
 	desired map[string]bool
 	// kept marks VidraResources the operator would leave as they are.
 	kept map[string]bool
+	// uids are the UIDs of the VidraResources that exist, by name.
+	uids map[string]types.UID
+}
+
+// alive follows the operator: an owner counts while a VidraResource of its
+// name exists, and, when the record holds its UID, only that very one.
+func (p *preview) alive(name string, uid types.UID) bool {
+	have, ok := p.uids[name]
+	return ok && (uid == "" || uid == have)
 }
 
 func (p *preview) notef(format string, args ...any) {
@@ -194,8 +204,10 @@ func (p *preview) run(queryName string) error {
 		return fmt.Errorf("list VidraResources: %w", err)
 	}
 	existing := map[string]bool{}
+	p.uids = map[string]types.UID{}
 	for _, vr := range vrList.Items {
 		existing[vr.Name] = true
+		p.uids[vr.Name] = vr.UID
 	}
 	owned := ownedBy(sync, vrList.Items)
 	byArtifact := map[string]*v1alpha1.VidraResource{}
@@ -364,7 +376,7 @@ func (p *preview) compare(w wanted, vrName string) {
 	hash := manifest.ContentHash(obj)
 	if w.mapping == nil {
 		// Its CRD comes with this very manifest: it can only be shown as declared.
-		ownership.Mark(obj, []string{vrName}, hash)
+		ownership.MarkRecord(obj, ownership.Record{vrName: {UID: p.uids[vrName], Hash: hash}}, hash)
 		change.after = obj
 		p.notef("%s: its kind is defined by a CRD that is not installed yet; shown as declared, without server defaults", manifest.SecretSafe(obj))
 		p.changes = append(p.changes, change)
@@ -380,24 +392,21 @@ func (p *preview) compare(w wanted, vrName string) {
 		p.problemf("read %s: %s", manifest.SecretSafe(obj), oneLine(err.Error()))
 		return
 	}
-	owners := []string{}
-	if live != nil {
-		owners = ownership.Owners(live)
-		switch {
-		case !ownership.Managed(live) && !p.sync.Spec.AdoptExisting:
-			p.notef("%s exists and is not managed by Vidra: the operator would leave it alone (adoptExisting is off)", manifest.SecretSafe(obj))
-			p.unchanged++
-			return
-		case len(ownership.Without(owners, vrName)) > 0 && live.GetAnnotations()[v1alpha1.AnnotationContentHash] != hash:
-			p.notef("%s is declared differently by VidraResource %s: the operator would leave it as they declared it",
-				manifest.SecretSafe(obj), strings.Join(ownership.Without(owners, vrName), ", "))
-			p.unchanged++
-			return
-		}
+	d := ownership.Decide(live, ownership.Owner{Name: vrName, UID: p.uids[vrName]}, hash, p.sync.Spec.AdoptExisting, p.alive)
+	switch d.Verdict {
+	case ownership.NotOwned:
+		p.notef("%s exists and is not managed by Vidra: the operator would leave it alone (adoptExisting is off)", manifest.SecretSafe(obj))
+		p.unchanged++
+		return
+	case ownership.Conflict:
+		p.notef("%s is declared differently by VidraResource %s: the operator would leave it as they declared it",
+			manifest.SecretSafe(obj), strings.Join(d.Disagreeing, ", "))
+		p.unchanged++
+		return
 	}
-	newOwners := ownership.With(owners, vrName)
-	ownership.Mark(obj, newOwners, hash)
-	if live != nil && ownership.Same(owners, newOwners) && manifest.Equivalent(obj, live) {
+	ownership.MarkRecord(obj, d.Record, hash)
+	if live != nil && ownership.ReadRecord(live).Equal(d.Record) &&
+		live.GetAnnotations()[v1alpha1.AnnotationContentHash] == hash && manifest.Equivalent(obj, live) {
 		p.unchanged++
 		return
 	}
@@ -493,13 +502,13 @@ func (p *preview) removal(vr *v1alpha1.VidraResource, e v1alpha1.ManagedResource
 		p.problemf("%s would be pruned but cannot be read: %s", what, oneLine(err.Error()))
 		return
 	}
-	owners := ownership.Owners(live)
-	if !ownership.Managed(live) || !ownership.Has(owners, vr.Name) {
+	rec := ownership.ReadRecord(live)
+	if _, mine := rec[vr.Name]; !ownership.Managed(live) || !mine {
 		return
 	}
 	var others []string
-	for _, o := range ownership.Without(owners, vr.Name) {
-		if existing[o] {
+	for _, o := range rec.Without(vr.Name).Names() {
+		if p.alive(o, rec[o].UID) {
 			others = append(others, o)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 
 	"gotest.tools/v3/assert"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"sigs.k8s.io/yaml"
 
@@ -132,11 +133,15 @@ func TestObjectPath(t *testing.T) {
 
 func TestMarkOwnedMatchesOperatorMarkers(t *testing.T) {
 	u := obj(t, `{apiVersion: v1, kind: ConfigMap, metadata: {name: c, labels: {app: x}}}`)
-	ownership.Mark(u, ownership.With(ownership.Owners(obj(t, `{metadata: {annotations: {"vidraresource.infrahub.operators.com/owned-by": "b,a,,b"}}}`)), "c"), "hash")
+	live := obj(t, `{metadata: {annotations: {"managed-by": "vidra", "vidraresource.infrahub.operators.com/owned-by": "b,a,,b", "vidraresource.infrahub.operators.com/content-hash": "hash"}}}`)
+	d := ownership.Decide(live, ownership.Owner{Name: "c", UID: "uid-c"}, "hash", false, func(string, types.UID) bool { return true })
+	assert.Equal(t, d.Verdict, ownership.Write)
+	ownership.MarkRecord(u, d.Record, "hash")
 	assert.DeepEqual(t, u.GetLabels(), map[string]string{"app": "x", "managed-by": "vidra"})
 	assert.DeepEqual(t, u.GetAnnotations(), map[string]string{
 		"managed-by": "vidra",
 		"vidraresource.infrahub.operators.com/owned-by":     "a,b,c",
+		"vidraresource.infrahub.operators.com/owners":       `{"a":{"hash":"hash"},"b":{"hash":"hash"},"c":{"uid":"uid-c","hash":"hash"}}`,
 		"vidraresource.infrahub.operators.com/content-hash": "hash",
 	})
 }

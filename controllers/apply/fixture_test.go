@@ -325,4 +325,3 @@ func hashOf(u *unstructured.Unstructured) string { return manifest.ContentHash(u
 
 // label reads tier off a live Namespace.
 func label(u *unstructured.Unstructured) string { return u.GetLabels()["tier"] }
-

@@ -104,8 +104,9 @@ func TestSharedNamespace(t *testing.T) {
 	e.waitGone(gvrNamespace, "", "shared-ns")
 }
 
-// The same object declared differently by two owners is a conflict for the
-// second: no tug of war.
+// The same object declared differently by two owners is a conflict: no
+// tug of war. The second owner's claim is recorded, the content stays the
+// first's.
 func TestConflictingDeclarationsDoNotFlipFlop(t *testing.T) {
 	e := newEnv(t)
 	e.newResource("first", configMap("default", "contested", map[string]string{"v": "first"}))
@@ -122,7 +123,7 @@ func TestConflictingDeclarationsDoNotFlipFlop(t *testing.T) {
 	cm := e.waitExists(gvrConfigMap, "default", "contested")
 	v, _, _ := unstructured.NestedString(cm.Object, "data", "v")
 	assert.Equal(t, v, "first")
-	assert.DeepEqual(t, ownersOf(cm), []string{"first"})
+	assert.DeepEqual(t, ownersOf(cm), []string{"first", "second"})
 
 	// Once the first owner lets go, the second takes the object.
 	e.deleteResource("first")
