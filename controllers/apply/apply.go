@@ -53,6 +53,9 @@ type Change struct {
 	// Err says why for Conflict, NotOwned and Failed. Errors of the API
 	// server are wrapped, so apierrors' predicates see through.
 	Err error
+	// Owners are the owners in the record of an object Created or
+	// Configured: the others may have been waiting for this content.
+	Owners []string
 }
 
 // ChangeSet is what one call did, one change per object in the order
@@ -256,7 +259,11 @@ func (e *Engine) ApplyOne(ctx context.Context, t Target, owner ownership.Owner, 
 			fresh = true
 			continue
 		}
-		return Change{Subject: subject, Action: action, Err: err}
+		ch := Change{Subject: subject, Action: action, Err: err}
+		if action == Created || action == Configured {
+			ch.Owners = a.owners
+		}
+		return ch
 	}
 }
 
@@ -272,6 +279,8 @@ type attempt struct {
 	// noCreatePrecondition is set once the server refused the
 	// must-not-exist precondition for another reason than a conflict.
 	noCreatePrecondition bool
+	// owners are the names in the record last written.
+	owners []string
 }
 
 func (a *attempt) client(c dynamic.Interface) dynamic.ResourceInterface {
@@ -352,6 +361,7 @@ func (a *attempt) run(ctx context.Context, fresh bool) (Action, error) {
 	case !a.noCreatePrecondition:
 		obj.SetResourceVersion(mustNotExist)
 	}
+	a.owners = d.Record.Names()
 	done := a.t.beginOwnWrite(a.o.Resource, ns, name)
 	applied, err := a.client(a.t.Client).Apply(ctx, name, obj, metav1.ApplyOptions{FieldManager: v1alpha1.FieldManager, Force: true})
 	if err != nil {

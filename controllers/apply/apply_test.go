@@ -147,6 +147,7 @@ func TestAgreeingOwnersConverge(t *testing.T) {
 
 	ch = f.applyOne(ownerB, namespaceWith("shared", "silver"), true)
 	assert.Equal(t, ch.Action, Configured, "%v", ch.Err)
+	assert.DeepEqual(t, ch.Owners, []string{"a", "b"})
 	assert.DeepEqual(t, f.actions(), []string{"apply namespaces/shared rv=" + now.GetResourceVersion() + " owners=a:silver,b:silver content=silver"})
 	now = f.live(gvrNamespace, "", "shared")
 	assert.Equal(t, label(now), "silver")

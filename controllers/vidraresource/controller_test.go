@@ -329,3 +329,17 @@ func TestPassErrorsAreWrapped(t *testing.T) {
 	assert.Assert(t, !apierrors.IsConflict(err))
 	assert.Assert(t, apierrors.IsForbidden(err))
 }
+
+// When a shared object gets new content, its other owners that report a
+// conflict are looked at again now.
+func TestOwnersWaitingOnAConflictAreWokenByAWrite(t *testing.T) {
+	a := resource("a", manifestCM)
+	b := resource("b", manifestCM)
+	b.Status.Conditions = []metav1.Condition{{Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: ReasonConflict}}
+	c := resource("c", manifestCM)
+	f := newFixture(t, a, b, c)
+	f.c.wakeWaitingOwners("a", []string{"a", "b", "c", "gone"})
+	assert.Equal(t, f.c.queue.Len(), 1)
+	key, _ := f.c.queue.Get()
+	assert.Equal(t, key, "b")
+}

@@ -308,7 +308,10 @@ func (c *Controller) applyAll(ctx context.Context, target *cluster.Target, vr *v
 		ch := results[i]
 		c.metrics.ObserveApply(target.Name(), string(ch.Action))
 		switch ch.Action {
-		case apply.Created, apply.Configured, apply.Unchanged:
+		case apply.Created, apply.Configured:
+			out.changes = append(out.changes, *ch)
+			c.wakeWaitingOwners(vr.Name, ch.Owners)
+		case apply.Unchanged:
 			out.changes = append(out.changes, *ch)
 		case apply.NotOwned:
 			out.notOwned = append(out.notOwned, ch.Err.Error())
@@ -324,6 +327,25 @@ func (c *Controller) applyAll(ctx context.Context, target *cluster.Target, vr *v
 	if len(out.waiting) > 0 {
 		// The CRDs were just applied: see them on the next pass.
 		target.Mapper.Refresh(ctx)
+	}
+}
+
+// wakeWaitingOwners enqueues the other owners of a shared object that was
+// just written and that report a conflict: the content they waited for
+// may be the one applied, and they should not wait for their recheck to
+// say so.
+func (c *Controller) wakeWaitingOwners(self string, owners []string) {
+	for _, name := range owners {
+		if name == self {
+			continue
+		}
+		vr, err := c.lister.Get(name)
+		if err != nil {
+			continue
+		}
+		if cond := meta.FindStatusCondition(vr.Status.Conditions, v1alpha1.ConditionReady); cond != nil && cond.Reason == ReasonConflict {
+			c.queue.Add(name)
+		}
 	}
 }
 

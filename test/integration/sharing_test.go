@@ -67,7 +67,7 @@ func TestSharedNamespaceFollowsWhenItsOwnersAgree(t *testing.T) {
 		return err == nil && live.GetLabels()["tier"] == "silver", err
 	})
 	e.waitResourceReason(vrB, vidraresource.ReasonApplied)
-	e.op.Resources.Enqueue(vrA)
+	// Team A is woken by the write it waited for, not by its recheck.
 	e.waitResourceReason(vrA, vidraresource.ReasonApplied)
 	live = e.waitExists(gvrNamespace, "", ns)
 	assert.Equal(t, live.GetLabels()["tier"], "silver")
