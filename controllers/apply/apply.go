@@ -342,9 +342,25 @@ func (a *attempt) run(ctx context.Context, fresh bool) (Action, error) {
 	case ownership.NotOwned:
 		return NotOwned, fmt.Errorf("%s already exists and is not managed by Vidra; it was left alone (set adoptExisting to take it over)", a.subject)
 	case ownership.Conflict:
-		return a.claim(ctx, live, d)
+		conflict := fmt.Errorf("%s is declared differently by VidraResource %s; it was left as they declared it", a.subject, strings.Join(d.Disagreeing, ", "))
+		if live.GetAnnotations()[v1alpha1.AnnotationContentHash] != a.hash {
+			return a.claim(ctx, live, d, conflict)
+		}
+		// This owner declares the content the object holds: it keeps it
+		// as declared (drift is repaired), which changes nothing the
+		// others could dispute.
+		if action, err := a.write(ctx, live, d); err != nil {
+			return action, err
+		}
+		return Conflict, conflict
 	}
+	return a.write(ctx, live, d)
+}
 
+// write applies the declared content with the decided record, unless the
+// object already is so.
+func (a *attempt) write(ctx context.Context, live *unstructured.Unstructured, d ownership.Decision) (Action, error) {
+	ns, name := a.o.Object.GetNamespace(), a.o.Object.GetName()
 	obj := a.o.Object.DeepCopy()
 	ownership.MarkRecord(obj, d.Record, a.hash)
 	// Equivalent cannot see a field the manifest dropped; the content hash
@@ -396,8 +412,7 @@ func refusedOtherwise(err error) bool {
 // claim records this owner's claim on an object whose other owners
 // declare other content, leaving the content alone: once they declare the
 // same, whoever applies next sees agreement and applies it.
-func (a *attempt) claim(ctx context.Context, live *unstructured.Unstructured, d ownership.Decision) (Action, error) {
-	conflict := fmt.Errorf("%s is declared differently by VidraResource %s; it was left as they declared it", a.subject, strings.Join(d.Disagreeing, ", "))
+func (a *attempt) claim(ctx context.Context, live *unstructured.Unstructured, d ownership.Decision, conflict error) (Action, error) {
 	if ownership.ReadRecord(live).Equal(d.Record) && live.GetAnnotations()[v1alpha1.AnnotationOwners] != "" {
 		return Conflict, conflict
 	}

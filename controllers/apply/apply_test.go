@@ -389,3 +389,25 @@ func TestApplyInStages(t *testing.T) {
 	}
 	assert.DeepEqual(t, order, []string{"customresourcedefinitions", "namespaces", "configmaps", "validatingwebhookconfigurations"})
 }
+
+// While owners disagree, the one declaring the content the object holds
+// still repairs drift: that changes nothing the other could dispute. The
+// other only has its claim on record.
+func TestOwnerOfTheSittingContentRepairsDriftDuringAConflict(t *testing.T) {
+	f := newFixture(t)
+	live := f.shared("gold", map[ownership.Owner]string{ownerA: "gold", ownerB: "silver"})
+	drifted := live.DeepCopy()
+	drifted.SetLabels(map[string]string{"tier": "edited", v1alpha1.LabelManagedBy: v1alpha1.ManagedByVidra})
+	f.seed(gvrNamespace, drifted)
+	f.cacheShows(gvrNamespace, f.live(gvrNamespace, "", "shared"))
+
+	ch := f.applyOne(ownerB, namespaceWith("shared", "silver"), true)
+	assert.Equal(t, ch.Action, Conflict)
+	assert.DeepEqual(t, f.actions(), []string(nil))
+
+	ch = f.applyOne(ownerA, namespaceWith("shared", "gold"), true)
+	assert.Equal(t, ch.Action, Conflict)
+	assert.Assert(t, is.ErrorContains(ch.Err, "VidraResource b"))
+	assert.DeepEqual(t, f.actions(), []string{"apply namespaces/shared rv=102 owners=a:gold,b:silver content=gold"})
+	assert.Equal(t, label(f.live(gvrNamespace, "", "shared")), "gold")
+}

@@ -138,8 +138,10 @@ type Verdict int
 const (
 	// Write: apply the declared content with the new record.
 	Write Verdict = iota
-	// Conflict: other live owners declare other content. Only the record
-	// may be written (so they see this owner's claim); the content stays.
+	// Conflict: other live owners declare other content. The content must
+	// not change: only the record may be written (so they see this
+	// owner's claim), and the content the object holds re-applied by an
+	// owner declaring it.
 	Conflict
 	// NotOwned: the object is not Vidra's and is not adopted.
 	NotOwned
