@@ -27,9 +27,12 @@ func (c *Controller) engine() *apply.Engine {
 const applyParallelism = 8
 
 // alive reports whether an owner named in an ownership record still
-// exists. An owner deleted without cleanup (orphan policy) must not pin an
-// object forever, nor may a VidraResource recreated under its name inherit
-// its claims. When the cache cannot tell, the owner counts as alive.
+// holds its claim. An owner deleted without cleanup (orphan policy) must
+// not pin an object forever, nor may a VidraResource recreated under its
+// name inherit its claims. An owner being deleted lets go too, unless it
+// asked to leave its objects behind: two owners of a shared object deleted
+// together must not each leave it to the other. When the cache cannot
+// tell, the owner counts as alive.
 func (c *Controller) alive(name string, uid types.UID) bool {
 	vr, err := c.lister.Get(name)
 	if apierrors.IsNotFound(err) {
@@ -38,7 +41,10 @@ func (c *Controller) alive(name string, uid types.UID) bool {
 	if err != nil {
 		return true
 	}
-	return uid == "" || vr.UID == uid
+	if uid != "" && vr.UID != uid {
+		return false
+	}
+	return vr.DeletionTimestamp == nil || vr.Annotations[v1alpha1.AnnotationDeletionPolicy] == v1alpha1.DeletionPolicyOrphan
 }
 
 func ownerOf(vr *v1alpha1.VidraResource) ownership.Owner {

@@ -318,6 +318,20 @@ func TestAliveIsBoundToTheOwnersUID(t *testing.T) {
 	assert.Assert(t, !f.c.alive("gone", ""))
 }
 
+// Two owners deleted together do not each leave a shared object to the
+// other; one deleted with the orphan policy keeps its claim.
+func TestOwnerBeingDeletedLetsGoUnlessOrphaning(t *testing.T) {
+	now := metav1.NewTime(time.Date(2026, 12, 5, 4, 0, 0, 0, time.UTC))
+	deleting := resource("deleting", manifestCM)
+	deleting.DeletionTimestamp = &now
+	orphaning := resource("orphaning", manifestCM)
+	orphaning.DeletionTimestamp = &now
+	orphaning.Annotations = map[string]string{v1alpha1.AnnotationDeletionPolicy: v1alpha1.DeletionPolicyOrphan}
+	f := newFixture(t, deleting, orphaning)
+	assert.Assert(t, !f.c.alive("deleting", "uid-deleting"))
+	assert.Assert(t, f.c.alive("orphaning", "uid-orphaning"))
+}
+
 // Failures reach the work loop wrapped: a conflict is recognised as one,
 // unless something else failed too.
 func TestPassErrorsAreWrapped(t *testing.T) {

@@ -26,6 +26,7 @@ func teamManifest(ns, tier, team string) []byte {
 // pass; once both artifacts agree on the new label, the Namespace follows.
 func TestSharedNamespaceFollowsWhenItsOwnersAgree(t *testing.T) {
 	e := newEnv(t)
+	start := time.Now()
 	const ns = "tiered"
 	a := e.fake.SetArtifact("main", infrahubtest.ArtifactSpec{Name: "TeamA_Manifest", TargetLabel: "a", Content: teamManifest(ns, "gold", "a")})
 	b := e.fake.SetArtifact("main", infrahubtest.ArtifactSpec{Name: "TeamB_Manifest", TargetLabel: "b", Content: teamManifest(ns, "gold", "b")})
@@ -38,15 +39,18 @@ func TestSharedNamespaceFollowsWhenItsOwnersAgree(t *testing.T) {
 	assert.Equal(t, live.GetLabels()["tier"], "gold")
 	assert.DeepEqual(t, ownersOf(live), sorted(vrA, vrB))
 
+	t.Logf("step 1 after %s", time.Since(start))
 	// Only team A moves.
 	e.fake.SetArtifact("main", infrahubtest.ArtifactSpec{ID: a.ID, Name: "TeamA_Manifest", TargetLabel: "a", Content: teamManifest(ns, "silver", "a")})
 	e.trigger("team-a")
 	vr := e.waitResourceReason(vrA, vidraresource.ReasonConflict)
 	assert.Assert(t, is.Contains(vr.Status.LastError, vrB))
+	t.Logf("step 2 after %s", time.Since(start))
 	e.op.Resources.Enqueue(vrB)
 	e.waitResourceReason(vrB, vidraresource.ReasonConflict)
 	settled := e.waitExists(gvrNamespace, "", ns)
 	assert.Equal(t, settled.GetLabels()["tier"], "gold")
+	t.Logf("step 3 after %s", time.Since(start))
 	// No tug of war: passes of both owners write nothing.
 	for i := 0; i < 5; i++ {
 		e.op.Resources.Enqueue(vrA)
@@ -59,6 +63,7 @@ func TestSharedNamespaceFollowsWhenItsOwnersAgree(t *testing.T) {
 	e.waitExists(gvrConfigMap, ns, "a")
 	e.waitExists(gvrConfigMap, ns, "b")
 
+	t.Logf("step 4 after %s", time.Since(start))
 	// Team B moves too: the Namespace follows, both are Applied again.
 	e.fake.SetArtifact("main", infrahubtest.ArtifactSpec{ID: b.ID, Name: "TeamB_Manifest", TargetLabel: "b", Content: teamManifest(ns, "silver", "b")})
 	e.trigger("team-b")
@@ -66,9 +71,12 @@ func TestSharedNamespaceFollowsWhenItsOwnersAgree(t *testing.T) {
 		live, err := e.get(gvrNamespace, "", ns)
 		return err == nil && live.GetLabels()["tier"] == "silver", err
 	})
+	t.Logf("step 5 after %s", time.Since(start))
 	e.waitResourceReason(vrB, vidraresource.ReasonApplied)
+	t.Logf("step 6 after %s", time.Since(start))
 	// Team A is woken by the write it waited for, not by its recheck.
 	e.waitResourceReason(vrA, vidraresource.ReasonApplied)
+	t.Logf("step 7 after %s", time.Since(start))
 	live = e.waitExists(gvrNamespace, "", ns)
 	assert.Equal(t, live.GetLabels()["tier"], "silver")
 	assert.DeepEqual(t, ownersOf(live), sorted(vrA, vrB))
