@@ -306,7 +306,7 @@ func (o *Operator) clusterStats() []metrics.ClusterStats {
 	for _, c := range o.Clusters.Clusters() {
 		cs := metrics.ClusterStats{Name: c.Name(), Remote: c.Server != ""}
 		for _, r := range c.Watches.Stats().Resources {
-			cs.Watches = append(cs.Watches, metrics.WatchStats{Resource: r.Resource.String(), Healthy: r.Healthy, Synced: r.Synced})
+			cs.Watches = append(cs.Watches, metrics.WatchStats{Resource: r.Resource.GroupVersion().String() + "/" + r.Resource.Resource, Healthy: r.Healthy, Synced: r.Synced})
 		}
 		out = append(out, cs)
 	}
