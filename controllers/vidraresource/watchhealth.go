@@ -27,6 +27,9 @@ func (c *Controller) setWatchCondition(conds *[]metav1.Condition, owner string, 
 	var failing []string
 	watched := 0
 	for _, cl := range c.clusters.Clusters() {
+		if cl == nil || cl.Watches == nil {
+			continue
+		}
 		h := cl.Watches.OwnerHealth(owner)
 		watched += h.Resources
 		for gvr, err := range h.Failing {
