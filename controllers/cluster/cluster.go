@@ -460,7 +460,7 @@ func selfContained(raw *clientcmdapi.Config, contextName string) error {
 	}
 	if len(refused) > 0 {
 		return fmt.Errorf("refused: %s would read a file or run a plugin on the operator's host; "+
-			"a destination kubeconfig must be self-contained (token, client-certificate-data, client-key-data, certificate-authority-data)",
+			"a destination kubeconfig must be self-contained: token, client certificate, key and CA inline (the *-data fields)",
 			strings.Join(refused, ", "))
 	}
 	return nil

@@ -186,7 +186,8 @@ func TestRemoteWatchLifecycle(t *testing.T) {
 	assert.Equal(t, after, before, "the remote API server saw widgets re-listed or re-watched while nothing changed")
 	assert.Assert(t, openWhileWatched >= 1, "no open watch of widgets on the remote")
 	healthy := fmt.Sprintf(`%s{cluster=%q,resource="harness.vidra.dev/v1alpha1/widgets"} 1`, metrics.DriftWatchHealthy, cluster.NormalizeServer(server))
-	assert.DeepEqual(t, scrape(t, reg, metrics.DriftWatchHealthy+"{"), []string{healthy})
+	remoteWatches := fmt.Sprintf("%s{cluster=%q,", metrics.DriftWatchHealthy, cluster.NormalizeServer(server))
+	assert.DeepEqual(t, scrape(t, reg, remoteWatches), []string{healthy})
 	assert.DeepEqual(t, scrape(t, reg, metrics.RemoteClusters+" "), []string{metrics.RemoteClusters + " 1"})
 
 	// A kubeconfig naming a file of the operator's pod is refused, and the
@@ -250,7 +251,7 @@ func TestRemoteWatchLifecycle(t *testing.T) {
 		return c != nil && c.Status == metav1.ConditionFalse && c.Reason == vidraresource.ReasonWatchFailing &&
 			strings.Contains(c.Message, "widgets.harness.vidra.dev"), fmt.Errorf("%+v %v", c, err)
 	})
-	assert.DeepEqual(t, scrape(t, reg, metrics.DriftWatchHealthy+"{"), []string{strings.TrimSuffix(healthy, "1") + "0"})
+	assert.DeepEqual(t, scrape(t, reg, remoteWatches), []string{strings.TrimSuffix(healthy, "1") + "0"})
 	assert.NilError(t, remote.StartAPIServer(ctx))
 	for _, name := range owners {
 		until(t, "the DriftWatch condition of "+name+" True again", func() (bool, error) {
@@ -258,7 +259,7 @@ func TestRemoteWatchLifecycle(t *testing.T) {
 			return c != nil && c.Status == metav1.ConditionTrue, fmt.Errorf("%+v %v", c, err)
 		})
 	}
-	assert.DeepEqual(t, scrape(t, reg, metrics.DriftWatchHealthy+"{"), []string{healthy})
+	assert.DeepEqual(t, scrape(t, reg, remoteWatches), []string{healthy})
 
 	// Nothing uses the remote any more: its clients and informers go.
 	for _, name := range append(owners, "file-token") {
