@@ -5,9 +5,12 @@
 // server.
 //
 // A Manager runs one informer per resource type (GVR), each with its own
-// context, like the garbage collector's graph builder. An informer starts when the first VidraResource
-// declaring that type appears and stops when the last one goes, so watches do
-// not outlive their use (the earlier operator's informers never stopped).
+// context, like the garbage collector's graph builder. An informer starts
+// when the first VidraResource declaring that type appears and stops when the
+// last one goes, so watches do not outlive their use (the earlier operator's
+// informers never stopped). Each informer records whether its latest list or
+// watch request worked (OwnerHealth), and its owners are told when that
+// changes.
 //
 // Only objects with the managed-by=vidra label are listed and watched.
 // Events are filtered so that they cannot feed a reconcile loop: the initial
