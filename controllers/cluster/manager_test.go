@@ -3,11 +3,13 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -335,4 +337,52 @@ func TestWatchesHaveNoRequestTimeout(t *testing.T) {
 	h := target.Watches.OwnerHealth("owner")
 	assert.Equal(t, h.Resources, 1)
 	assert.Equal(t, len(h.Failing), 0)
+}
+
+// A cluster that answers again after a connection failure is announced
+// once, so every VidraResource on it is reconciled at once; a Secret that
+// goes away drops the cluster and announces it too.
+func TestRecoveryAndRemovalAreAnnounced(t *testing.T) {
+	secrets := newSecretStore()
+	secrets.put(t, "a", inlineKubeconfig(t, "https://10.0.0.1:6443", "a1"))
+	var mu sync.Mutex
+	var announced []string
+	m := newTestManager(t, secrets, func(o *Options) {
+		o.OnReplaced = func(server string) {
+			mu.Lock()
+			defer mu.Unlock()
+			announced = append(announced, server)
+		}
+	})
+	got := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), announced...)
+	}
+	target, err := m.Target(context.Background(), dest("https://10.0.0.1:6443", "a"))
+	assert.NilError(t, err)
+	now := time.Now()
+
+	target.Observe(now, nil)
+	assert.Equal(t, len(got()), 0, "a success without a failure before is no recovery")
+	target.Observe(now, &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED})
+	assert.ErrorContains(t, target.Reachable(now), "unreachable")
+	assert.Equal(t, len(got()), 0)
+	target.Observe(now, nil)
+	assert.DeepEqual(t, got(), []string{"https://10.0.0.1:6443"})
+	target.Observe(now, nil)
+	assert.Equal(t, len(got()), 1, "announced once per recovery")
+
+	// Unrelated Secret changes change nothing.
+	secrets.put(t, "other", []byte("x"))
+	m.Refresh()
+	assert.Equal(t, len(m.Clusters()), 2)
+	assert.Equal(t, len(got()), 1)
+
+	assert.NilError(t, secrets.indexer.Delete(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: testNamespace, Name: "a"}}))
+	m.Refresh()
+	assert.Equal(t, len(m.Clusters()), 1, "the cluster of a deleted kubeconfig Secret is dropped")
+	assert.DeepEqual(t, got(), []string{"https://10.0.0.1:6443", "https://10.0.0.1:6443"})
+	_, err = m.Target(context.Background(), dest("https://10.0.0.1:6443", "a"))
+	assert.ErrorContains(t, err, `kubeconfig Secret vidra-system/a key "kubeconfig" not found`)
 }
