@@ -187,6 +187,7 @@ func start(ctx context.Context, logger klog.Logger, o *options, h *health, shutd
 		InfrahubTimeout:       o.infrahubTimeout,
 		CacheBytes:            int64(o.cacheBytes),
 		RemoteTimeout:         o.remoteTimeout,
+		ClusterIdleGrace:      o.clusterIdleGrace,
 		Metrics:               m,
 		RequestObserver:       m,
 	})

@@ -32,6 +32,7 @@ type options struct {
 	queryName         string
 	infrahubTimeout   time.Duration
 	remoteTimeout     time.Duration
+	clusterIdleGrace  time.Duration
 	infrahubCAFile    string
 	cacheBytes        byteSize
 
@@ -103,7 +104,8 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.BoolVar(&o.reconcileOnEvents, flagReconcileOnEvents, false, "repair drift of every VidraResource as soon as a managed object changes, whatever its destination says; ConfigMap key eventBasedReconcile")
 	fs.StringVar(&o.queryName, flagQueryName, "", "default stored query for listing artifacts (the earlier operator used ArtifactIDs); empty: Vidra's GraphQL query; ConfigMap key queryName")
 	fs.DurationVar(&o.infrahubTimeout, "infrahub-timeout", 30*time.Second, "bound on each Infrahub request, body included")
-	fs.DurationVar(&o.remoteTimeout, "remote-timeout", 30*time.Second, "bound on each request to a remote cluster")
+	fs.DurationVar(&o.remoteTimeout, "remote-timeout", 30*time.Second, "bound on each request to a remote cluster (drift watches are not bounded)")
+	fs.DurationVar(&o.clusterIdleGrace, "cluster-idle-grace", 5*time.Minute, "how long the clients and watches of a remote cluster no VidraResource uses any more are kept")
 	fs.StringVar(&o.infrahubCAFile, "infrahub-ca-file", "", "PEM file of CA certificates trusted for every Infrahub, besides the system roots")
 	fs.Var(&o.cacheBytes, "artifact-cache-size", "memory bound of the artifact content cache (e.g. 256Mi)")
 
@@ -162,6 +164,7 @@ func (o *options) validate() error {
 	positive(flagResourceInterval, o.resourceInterval)
 	positive("infrahub-timeout", o.infrahubTimeout)
 	positive("remote-timeout", o.remoteTimeout)
+	positive("cluster-idle-grace", o.clusterIdleGrace)
 	positive("shutdown-timeout", o.shutdownTimeout)
 	if o.cacheBytes <= 0 {
 		errs = append(errs, errors.New("-artifact-cache-size must be positive"))

@@ -9,7 +9,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"sort"
 	"strings"
@@ -27,6 +29,7 @@ import (
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/klog/v2"
 
 	v1alpha1 "github.com/vidra-operator/vidra/apis/infrahub/v1alpha1"
@@ -66,9 +69,15 @@ type Options struct {
 	// failed fast before it is tried again.
 	UnreachableBackoff time.Duration
 	// OnReplaced is called with the server of a remote cluster whose
-	// kubeconfig changed, so its users can be reconciled with new clients.
+	// kubeconfig changed or that became reachable again, so its users get
+	// new clients and their drift watches back at once. It must not block.
 	OnReplaced func(server string)
-	Logger     klog.Logger
+	// IdleGrace is how long a remote cluster no VidraResource watches
+	// anything on, and none asked for, keeps its clients and informers.
+	IdleGrace time.Duration
+	// Now is the clock; time.Now when nil.
+	Now    func() time.Time
+	Logger klog.Logger
 }
 
 // Manager keeps one Cluster per destination and rebuilds it when its
@@ -79,6 +88,12 @@ type Manager struct {
 
 	mu       sync.Mutex
 	clusters map[string]*Cluster // by server and kubeconfig source
+	// stopping counts clusters being stopped in the background: stopping
+	// waits for informer goroutines, which must not hold mu.
+	stopping sync.WaitGroup
+	// stopCluster stops a cluster's watches and closes its connections;
+	// replaced in tests.
+	stopCluster func(*Cluster)
 }
 
 // NewManager returns a Manager; the local cluster is built right away.
@@ -89,28 +104,122 @@ func NewManager(opts Options) (*Manager, error) {
 	if opts.UnreachableBackoff == 0 {
 		opts.UnreachableBackoff = 5 * time.Second
 	}
+	if opts.IdleGrace == 0 {
+		opts.IdleGrace = 5 * time.Minute
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	if opts.Logger.GetSink() == nil {
 		opts.Logger = klog.Background()
 	}
-	local, err := newCluster("", opts.Local, "", opts)
+	m := &Manager{opts: opts, clusters: map[string]*Cluster{}, stopCluster: (*Cluster).stop}
+	local, err := m.newCluster("", opts.Local, "")
 	if err != nil {
 		return nil, fmt.Errorf("local cluster: %w", err)
 	}
-	return &Manager{opts: opts, local: local, clusters: map[string]*Cluster{}}, nil
+	m.local = local
+	return m, nil
 }
 
 // Local returns the operator's own cluster.
 func (m *Manager) Local() *Cluster { return m.local }
 
-// Stop stops the watches of every cluster.
+// Stop stops the watches of every cluster and waits for them.
 func (m *Manager) Stop() {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.local.Watches.Stop()
+	clusters := []*Cluster{m.local}
 	for k, c := range m.clusters {
-		c.Watches.Stop()
+		clusters = append(clusters, c)
 		delete(m.clusters, k)
 	}
+	m.mu.Unlock()
+	for _, c := range clusters {
+		m.stopCluster(c)
+	}
+	m.stopping.Wait()
+}
+
+// retire stops clusters in the background, so neither the manager's lock
+// nor the caller waits for informers to wind down.
+func (m *Manager) retire(clusters ...*Cluster) {
+	for _, c := range clusters {
+		m.stopping.Go(func() { m.stopCluster(c) })
+	}
+}
+
+func (m *Manager) replaced(servers []string) {
+	if m.opts.OnReplaced == nil {
+		return
+	}
+	for _, s := range servers {
+		m.opts.OnReplaced(s)
+	}
+}
+
+// Run releases idle remote clusters until ctx is done.
+func (m *Manager) Run(ctx context.Context) {
+	every := max(m.opts.IdleGrace/4, 100*time.Millisecond)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			m.ReleaseIdle()
+		}
+	}
+}
+
+// ReleaseIdle stops the clients and informers of remote clusters that no
+// VidraResource watches anything on and none asked for within the grace
+// period. It returns the servers released.
+func (m *Manager) ReleaseIdle() []string {
+	now := m.opts.Now()
+	var idle []*Cluster
+	var servers []string
+	m.mu.Lock()
+	for k, c := range m.clusters {
+		if c.Watches.Owners() == 0 && now.Sub(c.lastUsed) >= m.opts.IdleGrace {
+			idle = append(idle, c)
+			servers = append(servers, c.Server)
+			delete(m.clusters, k)
+		}
+	}
+	m.mu.Unlock()
+	for _, c := range idle {
+		m.opts.Logger.Info("Releasing the clients of an unused cluster", "server", c.Server, "idleFor", now.Sub(c.lastUsed).Round(time.Second).String())
+	}
+	m.retire(idle...)
+	sort.Strings(servers)
+	return servers
+}
+
+// Refresh re-reads the kubeconfig of every remote cluster in use and drops
+// those whose kubeconfig changed or went away; their users are told through
+// OnReplaced. Call it when a Secret in the operator's namespace changes, so
+// a rotation takes effect without waiting for a reconcile.
+func (m *Manager) Refresh() {
+	var stale []*Cluster
+	var servers []string
+	m.mu.Lock()
+	for k, c := range m.clusters {
+		data, source, err := m.kubeconfig(c.dest)
+		if err == nil && source == c.source && fingerprint(data) == c.fingerprint {
+			continue
+		}
+		stale = append(stale, c)
+		servers = append(servers, c.Server)
+		delete(m.clusters, k)
+	}
+	m.mu.Unlock()
+	for _, c := range stale {
+		m.opts.Logger.Info("Kubeconfig changed, rebuilding cluster clients", "server", c.Server, "source", c.source)
+	}
+	m.retire(stale...)
+	sort.Strings(servers)
+	m.replaced(servers)
 }
 
 // Clusters returns every cluster in use, the local one first.
@@ -162,11 +271,12 @@ func (m *Manager) Target(ctx context.Context, dest v1alpha1.Destination) (*Targe
 	return &Target{Cluster: c, Client: clients[0], Reader: clients[1], Identity: identity}, nil
 }
 
-func (m *Manager) cluster(ctx context.Context, dest v1alpha1.Destination) (*Cluster, error) {
+func (m *Manager) cluster(_ context.Context, dest v1alpha1.Destination) (*Cluster, error) {
 	if IsLocal(dest.Server) && dest.KubeConfigSecretRef == nil {
 		return m.local, nil
 	}
 	server := NormalizeServer(dest.Server)
+	dest = v1alpha1.Destination{Server: dest.Server, KubeConfigSecretRef: dest.KubeConfigSecretRef}
 	kubeconfig, source, err := m.kubeconfig(dest)
 	if err != nil {
 		return nil, err
@@ -174,36 +284,61 @@ func (m *Manager) cluster(ctx context.Context, dest v1alpha1.Destination) (*Clus
 	fingerprint := fingerprint(kubeconfig)
 	key := server + "|" + source
 
+	// Building a cluster makes no request, so the lock is held only for
+	// moments; stopping a replaced one happens after it is released.
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	if c, ok := m.clusters[key]; ok {
-		if c.fingerprint == fingerprint {
-			return c, nil
-		}
-		// The kubeconfig rotated: new credentials, new clients, new watches.
-		c.Watches.Stop()
-		delete(m.clusters, key)
-		if m.opts.OnReplaced != nil {
-			defer m.opts.OnReplaced(server)
-		}
-		m.opts.Logger.Info("Kubeconfig changed, rebuilding cluster clients", "server", server, "source", source)
+	old, ok := m.clusters[key]
+	if ok && old.fingerprint == fingerprint {
+		old.lastUsed = m.opts.Now()
+		m.mu.Unlock()
+		return old, nil
 	}
+	c, err := m.remote(dest, server, kubeconfig, source, fingerprint)
+	if err != nil {
+		m.mu.Unlock()
+		return nil, err
+	}
+	m.clusters[key] = c
+	m.mu.Unlock()
+	if ok {
+		// The kubeconfig rotated: new credentials, new clients, new watches.
+		m.opts.Logger.Info("Kubeconfig changed, rebuilding cluster clients", "server", server, "source", source)
+		m.retire(old)
+		m.replaced([]string{server})
+	}
+	return c, nil
+}
+
+// remote builds a remote cluster from its kubeconfig.
+func (m *Manager) remote(dest v1alpha1.Destination, server string, kubeconfig []byte, source, fp string) (*Cluster, error) {
 	cfg, err := restConfigFromKubeconfig(kubeconfig, dest.Server, dest.KubeConfigSecretRef != nil)
 	if err != nil {
-		return nil, fmt.Errorf("kubeconfig from %s: %w", source, err)
+		return nil, fmt.Errorf("kubeconfig in %s: %w", m.describe(source), err)
 	}
-	cfg.Timeout = m.opts.RemoteTimeout
-	cfg.Dial = (&net.Dialer{Timeout: m.opts.RemoteTimeout / 3, KeepAlive: 30 * time.Second}).DialContext
+	// Each request is bounded through its context (see boundRequests);
+	// rest.Config.Timeout would also cut the drift watches.
+	cfg.Timeout = 0
+	cfg.Dial = (&net.Dialer{Timeout: max(m.opts.RemoteTimeout/3, time.Second), KeepAlive: 30 * time.Second}).DialContext
 	if m.opts.Local != nil {
 		cfg.QPS, cfg.Burst = m.opts.Local.QPS, m.opts.Local.Burst
 		cfg.UserAgent = m.opts.Local.UserAgent
 	}
-	c, err := newCluster(server, cfg, fingerprint, m.opts)
+	c, err := m.newCluster(server, cfg, fp)
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s: %w", server, err)
 	}
-	m.clusters[key] = c
+	c.dest, c.source, c.lastUsed = dest, source, m.opts.Now()
 	return c, nil
+}
+
+// describe turns a kubeconfig source into words for conditions.
+func (m *Manager) describe(source string) string {
+	if rest, ok := strings.CutPrefix(source, "secret:"); ok {
+		name, key, _ := strings.Cut(rest, "/")
+		return fmt.Sprintf("Secret %s/%s key %q", m.opts.Namespace, name, key)
+	}
+	name := strings.TrimPrefix(source, "label:")
+	return fmt.Sprintf("Secret %s/%s key %q", m.opts.Namespace, name, DefaultKubeconfigKey)
 }
 
 // kubeconfig finds the kubeconfig of a remote destination: the Secret key it
@@ -284,16 +419,51 @@ func restConfigFromKubeconfig(data []byte, server string, explicit bool) (*rest.
 			contextName = matches[0]
 		}
 	}
-	if ctx, ok := raw.Contexts[contextName]; ok {
-		if user, ok := raw.AuthInfos[ctx.AuthInfo]; ok && (user.Exec != nil || user.AuthProvider != nil) {
-			return nil, fmt.Errorf("context %q needs an exec or auth plugin; a destination kubeconfig must be self-contained", contextName)
-		}
+	if err := selfContained(raw, contextName); err != nil {
+		return nil, err
 	}
 	cfg, err := clientcmd.NewNonInteractiveClientConfig(*raw, contextName, &clientcmd.ConfigOverrides{}, nil).ClientConfig()
 	if err != nil {
 		return nil, fmt.Errorf("context %q: %w", contextName, sanitize(err))
 	}
 	return cfg, nil
+}
+
+// selfContained refuses a context whose credentials or CA are not in the
+// kubeconfig itself. A file path would be read from the operator's own file
+// system (a kubeconfig naming the service account token file would send the
+// operator's token to any server), and a plugin would run a program there.
+func selfContained(raw *clientcmdapi.Config, contextName string) error {
+	ctx, ok := raw.Contexts[contextName]
+	if !ok {
+		return fmt.Errorf("context %q not found", contextName)
+	}
+	var refused []string
+	if user, ok := raw.AuthInfos[ctx.AuthInfo]; ok {
+		for _, f := range []struct {
+			set   bool
+			field string
+		}{
+			{user.TokenFile != "", "tokenFile"},
+			{user.ClientCertificate != "", "client-certificate"},
+			{user.ClientKey != "", "client-key"},
+			{user.Exec != nil, "exec"},
+			{user.AuthProvider != nil, "auth-provider"},
+		} {
+			if f.set {
+				refused = append(refused, fmt.Sprintf("users[%q].user.%s", ctx.AuthInfo, f.field))
+			}
+		}
+	}
+	if c, ok := raw.Clusters[ctx.Cluster]; ok && c.CertificateAuthority != "" {
+		refused = append(refused, fmt.Sprintf("clusters[%q].cluster.certificate-authority", ctx.Cluster))
+	}
+	if len(refused) > 0 {
+		return fmt.Errorf("refused: %s would read a file or run a plugin on the operator's host; "+
+			"a destination kubeconfig must be self-contained: token, client certificate, key and CA inline (the *-data fields)",
+			strings.Join(refused, ", "))
+	}
+	return nil
 }
 
 func contains(list []string, s string) bool {
@@ -382,6 +552,16 @@ type Cluster struct {
 	fingerprint string
 	backoff     time.Duration
 	logger      klog.Logger
+	// httpClients carry this cluster's connections, closed on release.
+	httpClients []*http.Client
+	// onRecovered is called when the cluster answers again after a
+	// connection failure.
+	onRecovered func()
+
+	// Set by the Manager for remote clusters; guarded by Manager.mu.
+	dest     v1alpha1.Destination
+	source   string
+	lastUsed time.Time
 
 	mu               sync.Mutex
 	reader           dynamic.Interface
@@ -390,38 +570,109 @@ type Cluster struct {
 	unreachableErr   error
 }
 
-func newCluster(server string, cfg *rest.Config, fp string, opts Options) (*Cluster, error) {
+func (m *Manager) newCluster(server string, cfg *rest.Config, fp string) (*Cluster, error) {
 	if cfg == nil {
 		return nil, errors.New("no client configuration")
 	}
+	opts := m.opts
+	// Requests and watches get separate connections: requests are bounded
+	// by a deadline on their context, watches run as long as the server
+	// keeps them open.
+	watchCfg := rest.CopyConfig(cfg)
+	watchCfg.Timeout = 0
 	cfg = rest.CopyConfig(cfg)
-	dc, err := dynamic.NewForConfig(cfg)
+	if server != "" {
+		cfg.Wrap(boundRequests(opts.RemoteTimeout))
+	}
+	requests, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("http client: %w", err)
+	}
+	watches, err := rest.HTTPClientFor(watchCfg)
+	if err != nil {
+		return nil, fmt.Errorf("http client: %w", err)
+	}
+	dc, err := dynamic.NewForConfigAndClient(cfg, requests)
 	if err != nil {
 		return nil, fmt.Errorf("dynamic client: %w", err)
 	}
 	// A second client, with its own rate limiter, for reads.
-	reader, err := dynamic.NewForConfig(cfg)
+	reader, err := dynamic.NewForConfigAndClient(cfg, requests)
 	if err != nil {
 		return nil, fmt.Errorf("dynamic client: %w", err)
 	}
-	disc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	watcher, err := dynamic.NewForConfigAndClient(watchCfg, watches)
+	if err != nil {
+		return nil, fmt.Errorf("dynamic client: %w", err)
+	}
+	disc, err := discovery.NewDiscoveryClientForConfigAndClient(cfg, requests)
 	if err != nil {
 		return nil, fmt.Errorf("discovery client: %w", err)
 	}
 	wopts := opts.Watch
 	wopts.Logger = opts.Logger.WithValues("cluster", displayServer(server))
-	return &Cluster{
+	c := &Cluster{
 		Server:        server,
 		Dynamic:       dc,
 		Mapper:        NewMapper(disc),
-		Watches:       watch.NewManager(dc, wopts),
+		Watches:       watch.NewManager(watcher, wopts),
 		config:        cfg,
 		fingerprint:   fp,
 		backoff:       opts.UnreachableBackoff,
 		logger:        opts.Logger,
+		httpClients:   []*http.Client{requests, watches},
 		reader:        reader,
 		impersonation: map[string][2]dynamic.Interface{},
-	}, nil
+	}
+	if server != "" && opts.OnReplaced != nil {
+		c.onRecovered = func() { opts.OnReplaced(server) }
+	}
+	return c, nil
+}
+
+// stop stops the cluster's watches, waits for them and closes its idle
+// connections.
+func (c *Cluster) stop() {
+	c.Watches.Stop()
+	for _, h := range c.httpClients {
+		h.CloseIdleConnections()
+	}
+}
+
+// boundRequests gives every request without a deadline one of d. The
+// deadline is on the request's context, so it ends when the response body is
+// closed; watches never pass through here.
+func boundRequests(d time.Duration) func(http.RoundTripper) http.RoundTripper {
+	return func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+			if _, ok := req.Context().Deadline(); ok || d <= 0 {
+				return rt.RoundTrip(req)
+			}
+			ctx, cancel := context.WithTimeout(req.Context(), d)
+			resp, err := rt.RoundTrip(req.WithContext(ctx))
+			if err != nil {
+				cancel()
+				return nil, err
+			}
+			resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+			return resp, nil
+		})
+	}
+}
+
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripperFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
+
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelOnClose) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
 }
 
 func displayServer(server string) string {
@@ -472,15 +723,22 @@ func (c *Cluster) Reachable(now time.Time) error {
 // fail-fast window, anything else closes it.
 func (c *Cluster) Observe(now time.Time, err error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if err != nil && IsUnreachable(err) {
 		c.unreachableUntil = now.Add(c.backoff)
 		c.unreachableErr = &UnreachableError{Server: c.Name(), err: err}
+		c.mu.Unlock()
 		return
 	}
+	recovered := err == nil && c.unreachableErr != nil
 	if err == nil {
 		c.unreachableUntil = time.Time{}
 		c.unreachableErr = nil
+	}
+	c.mu.Unlock()
+	// Its other users may have given up on it meanwhile: reconcile them all
+	// now rather than at their next interval.
+	if recovered && c.onRecovered != nil {
+		c.onRecovered()
 	}
 }
 

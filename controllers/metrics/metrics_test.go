@@ -247,3 +247,29 @@ func TestNopImplementsObserver(t *testing.T) {
 	o.SetManagedObjects("a", "local", nil)
 	o.DeleteManagedObjects("a")
 }
+
+func TestClustersAndDriftWatches(t *testing.T) {
+	r := metrics.NewRegistry()
+	m := metrics.New(r, "test")
+	fams, _ := scrape(t, r)
+	_, ok := fams.Value(metrics.RemoteClusters, nil)
+	assert.Assert(t, !ok, "no cluster metrics before the clusters are watched")
+
+	stats := []metrics.ClusterStats{
+		{Name: "local", Watches: []metrics.WatchStats{{Resource: "v1/configmaps", Healthy: true, Synced: true}}},
+		{Name: "https://10.0.0.1:6443", Remote: true, Watches: []metrics.WatchStats{{Resource: "v1/configmaps", Healthy: false}}},
+		{Name: "https://10.0.0.2:6443", Remote: true},
+	}
+	m.WatchClusters(func() []metrics.ClusterStats { return stats })
+	fams, _ = scrape(t, r)
+	assert.Equal(t, value(t, fams, metrics.RemoteClusters, nil), 2.0)
+	assert.Equal(t, value(t, fams, metrics.DriftWatchHealthy, map[string]string{"cluster": "local", "resource": "v1/configmaps"}), 1.0)
+	assert.Equal(t, value(t, fams, metrics.DriftWatchHealthy, map[string]string{"cluster": "https://10.0.0.1:6443", "resource": "v1/configmaps"}), 0.0)
+
+	// A released cluster is gone from the next scrape.
+	stats = stats[:1]
+	fams, _ = scrape(t, r)
+	assert.Equal(t, value(t, fams, metrics.RemoteClusters, nil), 0.0)
+	_, ok = fams.Value(metrics.DriftWatchHealthy, map[string]string{"cluster": "https://10.0.0.1:6443"})
+	assert.Assert(t, !ok)
+}

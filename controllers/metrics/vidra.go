@@ -23,6 +23,8 @@ const (
 	ArtifactCacheEvictions  = "vidra_artifact_cache_evictions_total"
 	ArtifactCacheBytes      = "vidra_artifact_cache_bytes"
 	ArtifactCacheEntries    = "vidra_artifact_cache_entries"
+	RemoteClusters          = "vidra_remote_clusters"
+	DriftWatchHealthy       = "vidra_drift_watch_healthy"
 	Leader                  = "vidra_leader"
 	BuildInfo               = "vidra_build_info"
 )
@@ -38,9 +40,27 @@ type Metrics struct {
 	applies                     *CounterVec
 	leader                      *Gauge
 
-	mu      sync.Mutex
-	managed map[string]managedEntry
-	cache   func() (infrahub.CacheStats, bool)
+	mu       sync.Mutex
+	managed  map[string]managedEntry
+	cache    func() (infrahub.CacheStats, bool)
+	clusters func() []ClusterStats
+}
+
+// ClusterStats describes a destination cluster whose clients are live.
+type ClusterStats struct {
+	// Name is "local" or the server URL.
+	Name   string
+	Remote bool
+	// Watches has one entry per drift watch (resource type).
+	Watches []WatchStats
+}
+
+// WatchStats describes one drift watch.
+type WatchStats struct {
+	Resource string
+	// Healthy is false while the watch's latest list or watch failed.
+	Healthy bool
+	Synced  bool
 }
 
 type managedEntry struct {
@@ -144,6 +164,38 @@ func (m *Metrics) WatchCache(stats func() (infrahub.CacheStats, bool)) {
 	m.cache = stats
 }
 
+// WatchClusters reports the live clusters and their drift watches at every
+// scrape.
+func (m *Metrics) WatchClusters(stats func() []ClusterStats) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.clusters = stats
+}
+
+func (m *Metrics) collectClusters(e *Emitter, stats func() []ClusterStats) {
+	if stats == nil {
+		return
+	}
+	clusters := stats()
+	remote := 0
+	for _, c := range clusters {
+		if c.Remote {
+			remote++
+		}
+	}
+	e.Family(RemoteClusters, "Remote clusters whose clients and informers are live; unused ones are released after a grace period.", TypeGauge).Sample(float64(remote))
+	f := e.Family(DriftWatchHealthy, "1 while a drift watch's latest list or watch request worked, 0 while it fails, by cluster and resource.", TypeGauge, "cluster", "resource")
+	for _, c := range clusters {
+		for _, w := range c.Watches {
+			v := 0.0
+			if w.Healthy {
+				v = 1
+			}
+			f.Sample(v, c.Name, w.Resource)
+		}
+	}
+}
+
 func (m *Metrics) collect(e *Emitter) {
 	m.mu.Lock()
 	type key struct{ cluster, kind string }
@@ -154,7 +206,9 @@ func (m *Metrics) collect(e *Emitter) {
 		}
 	}
 	cache := m.cache
+	clusters := m.clusters
 	m.mu.Unlock()
+	m.collectClusters(e, clusters)
 
 	keys := make([]key, 0, len(totals))
 	for k := range totals {

@@ -7,15 +7,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	kubeinformers "k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
 
@@ -60,8 +63,12 @@ type Config struct {
 	InfrahubTimeout time.Duration
 	// CacheBytes bounds the artifact content cache.
 	CacheBytes int64
-	// RemoteTimeout bounds each request to a remote cluster.
+	// RemoteTimeout bounds each request to a remote cluster; drift
+	// watches are not bounded.
 	RemoteTimeout time.Duration
+	// ClusterIdleGrace is how long the clients and informers of a remote
+	// cluster no VidraResource uses any more are kept.
+	ClusterIdleGrace time.Duration
 
 	// DefaultServiceAccount makes impersonation mandatory: destinations
 	// that name no service account act as this one.
@@ -122,9 +129,10 @@ func New(cfg Config) (*Operator, error) {
 	recorder := o.broadcaster.NewRecorder(vidrascheme.Scheme, "vidra-operator")
 
 	secrets := o.secretFactory.Core().V1().Secrets()
-	// The drift watches report to the VidraResource controller, which is
-	// built after the cluster manager; the indirection breaks the cycle.
-	var onChange atomic.Pointer[func([]string)]
+	// The drift watches and the cluster manager report to the
+	// VidraResource controller, which is built after the cluster manager;
+	// the indirection breaks the cycle.
+	var resources atomic.Pointer[vidraresource.Controller]
 	o.Clusters, err = cluster.NewManager(cluster.Options{
 		Local:     cfg.RESTConfig,
 		Secrets:   secrets.Lister().Secrets(cfg.Namespace),
@@ -133,15 +141,46 @@ func New(cfg Config) (*Operator, error) {
 			// The default transform keeps the cache small and drops what
 			// is not drift (see watch.StripTransform).
 			OnChange: func(owners []string, _ schema.GroupVersionResource, _, _ string) {
-				if f := onChange.Load(); f != nil {
-					(*f)(owners)
+				if r := resources.Load(); r != nil {
+					r.OnManagedObjectChange(owners)
+				}
+			},
+			// A watch that fails or works again changes its owners'
+			// conditions, whatever their event mode.
+			OnHealthChange: func(owners []string) {
+				if r := resources.Load(); r != nil {
+					for _, name := range owners {
+						r.Enqueue(name)
+					}
 				}
 			},
 		},
 		RemoteTimeout: cfg.RemoteTimeout,
+		IdleGrace:     cfg.ClusterIdleGrace,
+		// A rotated or recovered cluster: every VidraResource on it gets
+		// new clients and its drift watches back now, not at its next
+		// interval.
+		OnReplaced: func(server string) {
+			if r := resources.Load(); r != nil {
+				for _, name := range resourcesOn(o.vidraInformer.Infrahub().V1alpha1().VidraResources().Lister(), server) {
+					r.Enqueue(name)
+				}
+			}
+		},
 	})
 	if err != nil {
 		return nil, err
+	}
+	// A kubeconfig Secret that changes takes effect at once.
+	if _, err := secrets.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { o.Clusters.Refresh() },
+		UpdateFunc: func(any, any) { o.Clusters.Refresh() },
+		DeleteFunc: func(any) { o.Clusters.Refresh() },
+	}); err != nil {
+		return nil, fmt.Errorf("add Secret event handler: %w", err)
+	}
+	if m, ok := cfg.Metrics.(*metrics.Metrics); ok {
+		m.WatchClusters(o.clusterStats)
 	}
 
 	o.Resources, err = vidraresource.NewController(vidra, o.vidraInformer.Infrahub().V1alpha1().VidraResources(),
@@ -155,8 +194,7 @@ func New(cfg Config) (*Operator, error) {
 	if err != nil {
 		return nil, err
 	}
-	notify := o.Resources.OnManagedObjectChange
-	onChange.Store(&notify)
+	resources.Store(o.Resources)
 
 	sources := cfg.Sources
 	if sources == nil {
@@ -219,6 +257,7 @@ func (o *Operator) Run(ctx context.Context) error {
 	logger.Info("Caches synced; starting controllers")
 
 	var wg sync.WaitGroup
+	wg.Go(func() { o.Clusters.Run(ctx) })
 	errs := make(chan error, 2)
 	for _, run := range []func(context.Context) error{o.Syncs.Run, o.Resources.Run} {
 		wg.Add(1)
@@ -232,6 +271,46 @@ func (o *Operator) Run(ctx context.Context) error {
 	wg.Wait()
 	close(errs)
 	return errors.Join(collect(errs)...)
+}
+
+// resourcesOn names the VidraResources whose destination, or any object of
+// whose inventory, is on server.
+func resourcesOn(lister listers.VidraResourceLister, server string) []string {
+	vrs, err := lister.List(labels.Everything())
+	if err != nil {
+		return nil
+	}
+	var names []string
+	for _, vr := range vrs {
+		on := cluster.NormalizeServer(vr.Spec.Destination.Server) == server
+		if d := vr.Status.AppliedDestination; d != nil && cluster.NormalizeServer(d.Server) == server {
+			on = true
+		}
+		for _, r := range vr.Status.ManagedResources {
+			if on {
+				break
+			}
+			on = cluster.NormalizeServer(r.Server) == server
+		}
+		if on {
+			names = append(names, vr.Name)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+// clusterStats describes the clusters with live clients, for the metrics.
+func (o *Operator) clusterStats() []metrics.ClusterStats {
+	var out []metrics.ClusterStats
+	for _, c := range o.Clusters.Clusters() {
+		cs := metrics.ClusterStats{Name: c.Name(), Remote: c.Server != ""}
+		for _, r := range c.Watches.Stats().Resources {
+			cs.Watches = append(cs.Watches, metrics.WatchStats{Resource: r.Resource.GroupVersion().String() + "/" + r.Resource.Resource, Healthy: r.Healthy, Synced: r.Synced})
+		}
+		out = append(out, cs)
+	}
+	return out
 }
 
 func collect(ch <-chan error) []error {

@@ -408,6 +408,7 @@ func (c *Controller) writeStatus(ctx context.Context, vr *v1alpha1.VidraResource
 	status := vr.Status.DeepCopy()
 	status.ObservedGeneration = vr.Generation
 	conditions.Apply(&status.Conditions, vr.Generation, r)
+	c.setWatchCondition(&status.Conditions, vr.Name, vr.Generation)
 	status.DeployState = conditions.State(r)
 	if r.Reason == ReasonPruneFailed {
 		status.DeployState = v1alpha1.StateStale

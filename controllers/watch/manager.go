@@ -4,11 +4,13 @@
 // that reconciles can read live objects from a cache instead of the API
 // server.
 //
-// A Manager runs one informer per resource type (GVR), each in its own
-// dynamic informer factory with its own stop channel, like the garbage
-// collector's graph builder. An informer starts when the first VidraResource
-// declaring that type appears and stops when the last one goes, so watches do
-// not outlive their use (the earlier operator's informers never stopped).
+// A Manager runs one informer per resource type (GVR), each with its own
+// context, like the garbage collector's graph builder. An informer starts
+// when the first VidraResource declaring that type appears and stops when the
+// last one goes, so watches do not outlive their use (the earlier operator's
+// informers never stopped). Each informer records whether its latest list or
+// watch request worked (OwnerHealth), and its owners are told when that
+// changes.
 //
 // Only objects with the managed-by=vidra label are listed and watched.
 // Events are filtered so that they cannot feed a reconcile loop: the initial
@@ -67,6 +69,10 @@ type Options struct {
 	// different resource types, and must not block: enqueue and return.
 	// Stop waits for running calls to return.
 	OnChange func(owners []string, gvr schema.GroupVersionResource, namespace, name string)
+	// OnHealthChange is called with the owners of a resource type whose
+	// list or watch starts failing or works again (see OwnerHealth). Like
+	// OnChange it must not block.
+	OnHealthChange func(owners []string)
 	// Logger receives informer errors; klog.Background() when unset.
 	Logger klog.Logger
 }
@@ -78,6 +84,7 @@ type Manager struct {
 	selector  string
 	transform cache.TransformFunc
 	onChange  func([]string, schema.GroupVersionResource, string, string)
+	onHealth  func([]string)
 	logger    klog.Logger
 
 	mu       sync.Mutex
@@ -113,6 +120,7 @@ func NewManager(client dynamic.Interface, opts Options) *Manager {
 		selector:  sel,
 		transform: transform,
 		onChange:  opts.OnChange,
+		onHealth:  opts.OnHealthChange,
 		logger:    logger.WithName("watch"),
 		owners:    map[string]map[schema.GroupVersionResource]struct{}{},
 		monitors:  map[schema.GroupVersionResource]*monitor{},
@@ -240,6 +248,66 @@ func (m *Manager) BeginOwnWrite(gvr schema.GroupVersionResource, namespace, name
 	}
 }
 
+// healthChanged tells the owners of gvr that its watch's health changed.
+func (m *Manager) healthChanged(gvr schema.GroupVersionResource) {
+	if m.onHealth == nil {
+		return
+	}
+	m.mu.Lock()
+	mon := m.monitors[gvr]
+	var owners []string
+	if mon != nil {
+		owners = make([]string, 0, len(mon.owners))
+		for o := range mon.owners {
+			owners = append(owners, o)
+		}
+	}
+	m.mu.Unlock()
+	if len(owners) > 0 {
+		slices.Sort(owners)
+		m.onHealth(owners)
+	}
+}
+
+// Health is the state of the watches one owner needs.
+type Health struct {
+	// Resources is the number of resource types watched for the owner.
+	Resources int
+	// Failing maps each resource type whose latest list or watch failed to
+	// that failure.
+	Failing map[schema.GroupVersionResource]error
+}
+
+// OwnerHealth reports whether the watches owner declared work: a type is
+// failing from a failed list or watch request until one succeeds again.
+func (m *Manager) OwnerHealth(owner string) Health {
+	m.mu.Lock()
+	mons := make([]*monitor, 0, len(m.owners[owner]))
+	for gvr := range m.owners[owner] {
+		if mon := m.monitors[gvr]; mon != nil {
+			mons = append(mons, mon)
+		}
+	}
+	m.mu.Unlock()
+	h := Health{Resources: len(mons)}
+	for _, mon := range mons {
+		if err := mon.health(); err != nil {
+			if h.Failing == nil {
+				h.Failing = map[schema.GroupVersionResource]error{}
+			}
+			h.Failing[mon.gvr] = err
+		}
+	}
+	return h
+}
+
+// Owners returns the number of owners declaring resource types here.
+func (m *Manager) Owners() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.owners)
+}
+
 // HasSynced reports whether gvr's informer runs and has finished its
 // initial list.
 func (m *Manager) HasSynced(gvr schema.GroupVersionResource) bool {
@@ -275,6 +343,8 @@ type ResourceStats struct {
 	// Owners is the number of owners declaring this type.
 	Owners int
 	Synced bool
+	// Healthy is false while the latest list or watch request failed.
+	Healthy bool
 	// Objects is the number of cached objects.
 	Objects int
 	// LastError is the informer's latest list or watch failure, if any;
@@ -302,6 +372,7 @@ func (m *Manager) Stats() Stats {
 			Resource: mon.gvr,
 			Owners:   owners[i],
 			Synced:   mon.informer.HasSynced(),
+			Healthy:  mon.health() == nil,
 			Objects:  len(mon.informer.GetIndexer().ListKeys()),
 		}
 		if err, at := mon.lastError(); err != nil {

@@ -12,8 +12,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/dynamic/dynamicinformer"
+	apiwatch "k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 )
@@ -22,13 +23,15 @@ import (
 type monitor struct {
 	gvr      schema.GroupVersionResource
 	owners   map[string]struct{} // guarded by Manager.mu
-	factory  dynamicinformer.DynamicSharedInformerFactory
 	informer cache.SharedIndexInformer
-	stopCh   chan struct{}
+	cancel   context.CancelFunc
+	done     chan struct{} // closed when the informer's Run returned
 	// stopped silences the handlers as soon as the monitor is dropped, so
 	// an informer still winding down reports nothing more.
 	stopped  atomic.Bool
 	onChange func([]string, schema.GroupVersionResource, string, string)
+	// onHealth is told when the watch starts or stops failing.
+	onHealth func(gvr schema.GroupVersionResource)
 	logger   klog.Logger
 
 	// own tells the events of Vidra's writes from everyone else's.
@@ -39,24 +42,45 @@ type monitor struct {
 	lastErrAt  time.Time
 	lastLogged time.Time
 	suppressed int
+	// failing is the error of the latest list or watch request, nil once
+	// one succeeds again.
+	failing error
 }
 
 // startMonitor creates gvr's informer and starts it without waiting for it
 // to sync. m.mu is held.
 func (m *Manager) startMonitor(gvr schema.GroupVersionResource) (*monitor, error) {
-	// A factory per type, rather than one per manager, because a factory
-	// can only be shut down as a whole.
-	factory := dynamicinformer.NewFilteredDynamicSharedInformerFactory(m.client, 0, metav1.NamespaceAll, m.tweak)
 	mon := &monitor{
 		gvr:      gvr,
 		owners:   map[string]struct{}{},
-		factory:  factory,
-		informer: factory.ForResource(gvr).Informer(),
-		stopCh:   make(chan struct{}),
+		done:     make(chan struct{}),
 		onChange: m.onChange,
+		onHealth: m.healthChanged,
 		own:      newOwnWrites(),
 		logger:   m.logger.WithValues("resource", gvr.String()),
 	}
+	// The list and watch go through the monitor, which records whether
+	// the latest request worked: the watch's health.
+	resource := m.client.Resource(gvr)
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			m.tweak(&o)
+			list, err := resource.List(ctx, o)
+			mon.observe(ctx, err)
+			return list, err
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (apiwatch.Interface, error) {
+			m.tweak(&o)
+			w, err := resource.Watch(ctx, o)
+			mon.observe(ctx, err)
+			return w, err
+		},
+	}
+	mon.informer = cache.NewSharedIndexInformerWithOptions(cache.ToListWatcherWithWatchListSemantics(lw, m.client),
+		&unstructured.Unstructured{}, cache.SharedIndexInformerOptions{
+			Indexers:          cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc},
+			ObjectDescription: gvr.String(),
+		})
 	if err := mon.informer.SetTransform(m.transform); err != nil {
 		return nil, fmt.Errorf("set transform for %s: %w", gvr, err)
 	}
@@ -70,19 +94,60 @@ func (m *Manager) startMonitor(gvr schema.GroupVersionResource) (*monitor, error
 	}); err != nil {
 		return nil, fmt.Errorf("add event handler for %s: %w", gvr, err)
 	}
-	factory.Start(mon.stopCh)
+	ctx, cancel := context.WithCancel(context.Background())
+	mon.cancel = cancel
+	go func() {
+		defer close(mon.done)
+		mon.informer.RunWithContext(ctx)
+	}()
 	return mon, nil
 }
 
-// stop closes the informer's stop channel and shuts the factory down in the
-// background, counted in wg. Shutdown waits for the event handlers, so doing
-// it inline could block a reconcile behind a slow OnChange.
+// stop cancels the informer and waits for it in the background, counted in
+// wg. The informer's Run waits for the event handlers, so waiting inline
+// could block a reconcile behind a slow OnChange.
 func (mon *monitor) stop(wg *sync.WaitGroup) {
 	if mon.stopped.Swap(true) {
 		return
 	}
-	close(mon.stopCh)
-	wg.Go(mon.factory.Shutdown)
+	mon.cancel()
+	wg.Go(func() { <-mon.done })
+}
+
+// observe records the outcome of a list or watch request. An expired
+// resourceVersion is routine (the reflector lists again) and says nothing
+// about health, and neither does the cancellation that stops the informer.
+func (mon *monitor) observe(_ context.Context, err error) {
+	if apierrors.IsResourceExpired(err) || apierrors.IsGone(err) {
+		return
+	}
+	mon.setHealth(err)
+}
+
+// setHealth records whether the watch works and tells the owners when that
+// changes.
+func (mon *monitor) setHealth(err error) {
+	if mon.stopped.Load() {
+		return
+	}
+	mon.errMu.Lock()
+	changed := (mon.failing == nil) != (err == nil)
+	mon.failing = err
+	if err != nil {
+		mon.lastErr, mon.lastErrAt = err, time.Now()
+	}
+	mon.errMu.Unlock()
+	if changed && mon.onHealth != nil && !mon.stopped.Load() {
+		mon.onHealth(mon.gvr)
+	}
+}
+
+// health returns the error of the latest list or watch request, nil when
+// it worked.
+func (mon *monitor) health() error {
+	mon.errMu.Lock()
+	defer mon.errMu.Unlock()
+	return mon.failing
 }
 
 func (mon *monitor) onAdd(obj any, isInInitialList bool) {
@@ -162,9 +227,11 @@ func (mon *monitor) watchError(_ context.Context, _ *cache.Reflector, err error)
 		return
 	}
 
+	// A watch cut by an error, not only a failed request, means drift may
+	// go unseen until the reflector gets through again.
+	mon.setHealth(err)
 	now := time.Now()
 	mon.errMu.Lock()
-	mon.lastErr, mon.lastErrAt = err, now
 	if !mon.lastLogged.IsZero() && now.Sub(mon.lastLogged) < errorLogInterval {
 		mon.suppressed++
 		mon.errMu.Unlock()

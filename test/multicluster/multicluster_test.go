@@ -268,7 +268,7 @@ func unstructuredInt(obj map[string]any, fields ...string) (int64, bool, error) 
 }
 
 // startOperator runs an operator in ns and stops it at the end of the test.
-func startOperator(t *testing.T, ns string, tune ...func(*operator.Config)) {
+func startOperator(t *testing.T, ns string, tune ...func(*operator.Config)) *operator.Operator {
 	t.Helper()
 	cfg := opertest.Config(local.RESTConfig(), ns)
 	cfg.SyncInterval = 0 // the operator's default
@@ -276,7 +276,7 @@ func startOperator(t *testing.T, ns string, tune ...func(*operator.Config)) {
 	for _, f := range tune {
 		f(&cfg)
 	}
-	opertest.Start(t, cfg, false)
+	return opertest.Start(t, cfg, false)
 }
 
 // A sync acting as a namespace-limited service account gets its objects in

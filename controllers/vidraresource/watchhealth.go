@@ -1,0 +1,51 @@
+package vidraresource
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/vidra-operator/vidra/controllers/internal/conditions"
+)
+
+// ConditionDriftWatch says whether the drift watches of a VidraResource's
+// objects work. It is absent while nothing is watched for it.
+const ConditionDriftWatch = "DriftWatch"
+
+// Reasons of ConditionDriftWatch.
+const (
+	ReasonWatching     = "Watching"
+	ReasonWatchFailing = "WatchFailing"
+)
+
+// setWatchCondition reports the health of owner's drift watches on every
+// cluster that watches something for it.
+func (c *Controller) setWatchCondition(conds *[]metav1.Condition, owner string, generation int64) {
+	var failing []string
+	watched := 0
+	for _, cl := range c.clusters.Clusters() {
+		if cl == nil || cl.Watches == nil {
+			continue
+		}
+		h := cl.Watches.OwnerHealth(owner)
+		watched += h.Resources
+		for gvr, err := range h.Failing {
+			failing = append(failing, fmt.Sprintf("%s on %s: %v", gvr.GroupResource(), cl.Name(), err))
+		}
+	}
+	if watched == 0 {
+		meta.RemoveStatusCondition(conds, ConditionDriftWatch)
+		return
+	}
+	cond := metav1.Condition{Type: ConditionDriftWatch, Status: metav1.ConditionTrue, Reason: ReasonWatching,
+		Message: "Drift watches work", ObservedGeneration: generation}
+	if len(failing) > 0 {
+		slices.Sort(failing)
+		cond.Status, cond.Reason = metav1.ConditionFalse, ReasonWatchFailing
+		cond.Message = conditions.Truncate("Drift is not seen while the watch fails: " + strings.Join(failing, "; "))
+	}
+	meta.SetStatusCondition(conds, cond)
+}
