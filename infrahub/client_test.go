@@ -100,7 +100,7 @@ func wantArtifact(i infrahubtest.ArtifactInfo) infrahub.Artifact {
 	return infrahub.Artifact{
 		ID: i.ID, Name: i.Name, Status: i.Status, ContentType: i.ContentType, Checksum: i.Checksum,
 		StorageID: i.StorageID,
-		TargetID: i.TargetID, TargetLabel: i.TargetLabel, TargetKind: i.TargetKind,
+		TargetID:  i.TargetID, TargetLabel: i.TargetLabel, TargetKind: i.TargetKind,
 	}
 }
 

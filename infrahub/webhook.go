@@ -218,6 +218,12 @@ func (v *WebhookVerifier) remember(id string, now, expiry time.Time) bool {
 const (
 	EventArtifactCreated = "infrahub.artifact.created"
 	EventArtifactUpdated = "infrahub.artifact.updated"
+	// EventNodeDeleted with kind CoreArtifact is how an artifact's deletion
+	// is delivered (Infrahub 1.11 deletes artifacts whose target left the
+	// definition's group).
+	EventNodeDeleted = "infrahub.node.deleted"
+	// KindArtifact is the node kind of artifacts.
+	KindArtifact = "CoreArtifact"
 )
 
 // Event is a decoded Infrahub webhook payload. Artifact fields are filled
@@ -253,6 +259,12 @@ type Event struct {
 // IsArtifactEvent reports whether e is an artifact created/updated event.
 func (e Event) IsArtifactEvent() bool {
 	return e.EventType == EventArtifactCreated || e.EventType == EventArtifactUpdated
+}
+
+// IsArtifactDeletion reports whether e says an artifact (ArtifactID) was
+// deleted.
+func (e Event) IsArtifactDeletion() bool {
+	return e.EventType == EventNodeDeleted && e.NodeKind == KindArtifact
 }
 
 // DecodeEvent decodes a webhook body. It needs a JSON object with a
