@@ -25,6 +25,9 @@ func WithPriority(ctx context.Context, p Priority) context.Context {
 	return context.WithValue(ctx, priorityKey{}, p)
 }
 
+// PriorityFrom returns the Priority WithPriority put in ctx, "" if none.
+func PriorityFrom(ctx context.Context) Priority { return priorityOf(ctx) }
+
 func priorityOf(ctx context.Context) Priority {
 	p, _ := ctx.Value(priorityKey{}).(Priority)
 	return p

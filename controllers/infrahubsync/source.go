@@ -34,3 +34,7 @@ func (s *cachedSource) ListArtifacts(ctx context.Context, opts infrahub.ListOpti
 func (s *cachedSource) FetchContent(ctx context.Context, a infrahub.Artifact, opts infrahub.ListOptions) ([]byte, error) {
 	return s.fetcher.Fetch(ctx, s.client, a, opts)
 }
+
+func (s *cachedSource) DefaultBranch(ctx context.Context) (string, error) {
+	return s.client.DefaultBranch(ctx)
+}
