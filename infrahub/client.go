@@ -142,6 +142,7 @@ type Client struct {
 
 	branchMu      sync.Mutex
 	defaultBranch string
+	branchNames   map[string]bool
 	branchAt      time.Time
 }
 

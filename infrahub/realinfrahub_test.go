@@ -333,3 +333,33 @@ func unixSeconds(s string) int64 {
 	n, _ := strconv.ParseInt(s, 10, 64)
 	return n
 }
+
+// targetBranch "" and the API's default "main" mean the default branch by
+// Infrahub's name for it, unless a branch main exists; other names are
+// themselves and cost no request.
+func TestResolveBranch(t *testing.T) {
+	for _, tc := range []struct {
+		name, defaultBranch string
+		withMain            bool
+		in, want            string
+		requests            int
+	}{
+		{name: "empty, default main", defaultBranch: "main", in: "", want: "main", requests: 1},
+		{name: "main, default main", defaultBranch: "main", in: "main", want: "main", requests: 1},
+		{name: "empty, default trunk", defaultBranch: "trunk", in: "", want: "trunk", requests: 1},
+		{name: "main, default trunk, no main", defaultBranch: "trunk", in: "main", want: "trunk", requests: 1},
+		{name: "main, default trunk, main exists", defaultBranch: "trunk", withMain: true, in: "main", want: "main", requests: 1},
+		{name: "other name", defaultBranch: "trunk", in: "feature", want: "feature", requests: 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, infrahubtest.WithDefaultBranch(tc.defaultBranch))
+			if tc.withMain {
+				f.srv.AddBranch("main")
+			}
+			got, err := f.client(t).ResolveBranch(ctx, tc.in)
+			assert.NilError(t, err)
+			assert.Equal(t, got, tc.want)
+			assert.Equal(t, f.srv.Count(infrahubtest.EndpointGraphQL), tc.requests)
+		})
+	}
+}

@@ -38,8 +38,10 @@ const ControllerName = "infrahubsync"
 type Source interface {
 	ListArtifacts(ctx context.Context, opts infrahub.ListOptions) ([]infrahub.Artifact, error)
 	FetchContent(ctx context.Context, a infrahub.Artifact, opts infrahub.ListOptions) ([]byte, error)
-	// DefaultBranch names Infrahub's default branch (need not be main).
-	DefaultBranch(ctx context.Context) (string, error)
+	// ResolveBranch names the branch a targetBranch designates: "" and
+	// the API's default "main" mean Infrahub's default branch, by the name
+	// Infrahub gives it.
+	ResolveBranch(ctx context.Context, name string) (string, error)
 }
 
 // Sources hands out a Source for a connection configuration, sharing one

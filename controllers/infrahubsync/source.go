@@ -35,6 +35,6 @@ func (s *cachedSource) FetchContent(ctx context.Context, a infrahub.Artifact, op
 	return s.fetcher.Fetch(ctx, s.client, a, opts)
 }
 
-func (s *cachedSource) DefaultBranch(ctx context.Context) (string, error) {
-	return s.client.DefaultBranch(ctx)
+func (s *cachedSource) ResolveBranch(ctx context.Context, name string) (string, error) {
+	return s.client.ResolveBranch(ctx, name)
 }

@@ -101,9 +101,10 @@ func (c *Controller) sync(ctx context.Context, sync *v1alpha1.InfrahubSync) (tim
 	}
 	// A relative targetDate is pinned once per pass, so the listing and the
 	// downloads read the same instant.
-	// Without a target branch the listing goes to Infrahub's default
-	// branch, whatever its name.
-	listOpts, err := infrahub.ListOptions{Name: sync.Spec.Source.ArtifactName, Branch: sync.Spec.Source.TargetBranch, At: sync.Spec.Source.TargetDate}.Resolve(c.clock.Now())
+	// Infrahub's default branch need not be called main: the branch is
+	// resolved by name first (an empty name still reads the default).
+	branch := c.branchOf(ctx, sync, cfg)
+	listOpts, err := infrahub.ListOptions{Name: sync.Spec.Source.ArtifactName, Branch: branch, At: sync.Spec.Source.TargetDate}.Resolve(c.clock.Now())
 	if err != nil {
 		msg := fmt.Sprintf("spec.source.targetDate %q is not a time Infrahub accepts: %v", sync.Spec.Source.TargetDate, err)
 		c.warnOnce(sync, ReasonBadRequest, msg)
@@ -121,7 +122,6 @@ func (c *Controller) sync(ctx context.Context, sync *v1alpha1.InfrahubSync) (tim
 	if polled {
 		logger.V(2).Info("Listed artifacts", "count", len(artifacts))
 	}
-	branch := c.branchOf(ctx, sync, cfg)
 
 	byArtifact := map[string]*v1alpha1.VidraResource{}
 	for _, vr := range owned {
@@ -488,26 +488,24 @@ func ownerUID(vr *v1alpha1.VidraResource) string {
 	return "none"
 }
 
-// branchOf returns the branch a sync reads: its target branch, else
-// Infrahub's default branch as Infrahub names it (remembered for the
-// webhook receiver). "" when the default branch cannot be asked: the
-// listing still reads it, only its name is unknown.
+// branchOf returns the branch a sync reads, by the name Infrahub gives it,
+// and remembers it for the webhook receiver. targetBranch "" or "main" (the
+// API's default) means Infrahub's default branch unless a branch main
+// exists. When Infrahub cannot be asked, targetBranch is used as it is
+// ("" reads the default branch without knowing its name).
 func (c *Controller) branchOf(ctx context.Context, sync *v1alpha1.InfrahubSync, cfg infrahub.Config) string {
-	if b := sync.Spec.Source.TargetBranch; b != "" {
-		c.rememberBranch(sync.Name, b)
-		return b
-	}
+	want := sync.Spec.Source.TargetBranch
 	source, err := c.sources.Source(cfg)
 	if err == nil {
 		var name string
-		if name, err = source.DefaultBranch(ctx); err == nil {
+		if name, err = source.ResolveBranch(ctx, want); err == nil {
 			c.rememberBranch(sync.Name, name)
 			return name
 		}
 	}
-	klog.FromContext(ctx).V(2).Info("Cannot ask Infrahub for its default branch", "err", err)
-	c.rememberBranch(sync.Name, "")
-	return ""
+	klog.FromContext(ctx).V(2).Info("Cannot ask Infrahub for its branches", "err", err)
+	c.rememberBranch(sync.Name, want)
+	return want
 }
 
 func (c *Controller) rememberBranch(name, branch string) {

@@ -37,11 +37,17 @@ type countingSource struct {
 // fixedContent is what countingSource serves for every artifact.
 var fixedContent = []byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n")
 
-func (s *countingSource) DefaultBranch(context.Context) (string, error) {
-	if s.defaultBranch == "" {
-		return "main", nil
+// ResolveBranch behaves as Infrahub's client does with only the default
+// branch existing.
+func (s *countingSource) ResolveBranch(_ context.Context, name string) (string, error) {
+	def := s.defaultBranch
+	if def == "" {
+		def = "main"
 	}
-	return s.defaultBranch, nil
+	if name == "" || name == "main" {
+		return def, nil
+	}
+	return name, nil
 }
 
 func (s *countingSource) Source(infrahub.Config) (Source, error) { return s, nil }

@@ -216,7 +216,17 @@ func TestDeliveriesOfARealInfrahub(t *testing.T) {
 			CredentialsSecretRef: &v1alpha1.LocalSecretReference{Name: "creds"}}},
 	}, metav1.CreateOptions{})
 	assert.NilError(t, err)
-	until(t, "first values", func() bool { return e.value(t, "real-a") == "v0" && e.value(t, "real-b") == "v0" })
+	until(t, "first values", func() bool {
+		ok := e.value(t, "real-a") == "v0" && e.value(t, "real-b") == "v0"
+		if !ok {
+			if s, err := e.vidra.InfrahubV1alpha1().InfrahubSyncs().Get(ctx, "real", metav1.GetOptions{}); err == nil {
+				if c := meta.FindStatusCondition(s.Status.Conditions, v1alpha1.ConditionReady); c != nil {
+					t.Logf("sync: %s: %s", c.Reason, c.Message)
+				}
+			}
+		}
+		return ok
+	})
 	until(t, "sync Ready with both artifacts", func() bool {
 		s, err := e.vidra.InfrahubV1alpha1().InfrahubSyncs().Get(ctx, "real", metav1.GetOptions{})
 		return err == nil && meta.IsStatusConditionTrue(s.Status.Conditions, v1alpha1.ConditionReady) && len(s.Status.Artifacts) == 2
