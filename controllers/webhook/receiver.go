@@ -45,8 +45,9 @@ type Options struct {
 	MaxBodyBytes int64
 	// BranchOf returns the Infrahub branch a sync reads by name, "" when
 	// not known yet; the InfrahubSync controller's BranchOf. When nil, or
-	// for "", a sync without spec.source.targetBranch matches deliveries of
-	// every branch: Infrahub's default branch need not be main.
+	// for "", a sync whose targetBranch is empty or main (the default,
+	// standing for Infrahub's default branch, which need not be called
+	// main) matches deliveries of every branch.
 	BranchOf func(syncName string) string
 	// Deliveries, when set, counts deliveries by result (/metrics).
 	Deliveries *metrics.CounterVec
@@ -261,14 +262,18 @@ func holds(s *v1alpha1.InfrahubSync, artifactID string) bool {
 	return false
 }
 
-// branchOf is the branch a sync reads: its target branch, else the default
-// branch's name as the sync last learnt it from Infrahub; "" when unknown.
+// branchOf is the branch a sync reads, by the name Infrahub gives it, as
+// the InfrahubSync controller last resolved it; before that, its
+// targetBranch, except "" and "main" (the API's default, which stands for
+// the default branch whatever its name): "" then, matching every branch.
 func (r *Receiver) branchOf(s *v1alpha1.InfrahubSync) string {
-	if s.Spec.Source.TargetBranch != "" {
-		return s.Spec.Source.TargetBranch
-	}
 	if r.opts.BranchOf != nil {
-		return r.opts.BranchOf(s.Name)
+		if b := r.opts.BranchOf(s.Name); b != "" {
+			return b
+		}
+	}
+	if b := s.Spec.Source.TargetBranch; b != "main" {
+		return b
 	}
 	return ""
 }

@@ -181,8 +181,8 @@ func TestReceiverDefaultBranchAndDeletions(t *testing.T) {
 	}
 	branches := map[string]string{"web": "trunk"} // "new" has not listed yet
 	syncs := syncLister(t,
-		newSync("web", "http://infrahub:8000", "", "a1"),
-		newSync("new", "http://infrahub:8000", ""),
+		newSync("web", "http://infrahub:8000", "main", "a1"), // the API default
+		newSync("new", "http://infrahub:8000", "main"),
 		newSync("feature", "http://infrahub:8000", "feature", "f1"),
 	)
 	cases := []struct {
