@@ -234,7 +234,7 @@ func (r *Receiver) match(event infrahub.Event, source string) []string {
 	}
 	var onBranch, holding []string
 	for _, s := range syncs {
-		if s.Spec.Suspend || !sameInfrahub(s.Spec.Source.InfrahubAPIURL, source) {
+		if s.Spec.Suspend || s.DeletionTimestamp != nil || !sameInfrahub(s.Spec.Source.InfrahubAPIURL, source) {
 			continue
 		}
 		if event.Branch != "" {
