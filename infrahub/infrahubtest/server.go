@@ -353,6 +353,7 @@ func endpointOf(path string) string {
 //	DELETE /__fake__/artifacts?branch=&id=        delete an artifact
 //	POST   /__fake__/artifacts/status?branch=&id=&status=
 //	POST   /__fake__/branches?name=
+//	POST   /__fake__/settings?graphql_enums=&paging_by_name=  real-Infrahub switches
 //	GET    /__fake__/counts                       request counters
 //	POST   /__fake__/counts/reset
 //	POST   /__fake__/faults?endpoint=&status=&retry_after=&latency=&times=&truncate=&graphql_error=
