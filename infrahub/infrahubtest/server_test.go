@@ -506,3 +506,16 @@ func TestWebhookSignedRendering(t *testing.T) {
 		s.Close()
 	}
 }
+
+// A branch deletes an artifact it sees from main on the branch only.
+func TestBranchDeletesInheritedArtifact(t *testing.T) {
+	s := newTestServer(t)
+	a := s.SetArtifact("", ArtifactSpec{TargetLabel: "a", Content: []byte("a")})
+	s.SetArtifact("", ArtifactSpec{TargetLabel: "b", Content: []byte("b")})
+	s.AddBranch("feature")
+	assert.Equal(t, len(s.Artifacts("feature")), 2)
+	assert.Assert(t, s.DeleteArtifact("feature", a.ID))
+	assert.Assert(t, !s.DeleteArtifact("feature", a.ID), "deleted twice")
+	assert.Equal(t, len(s.Artifacts("feature")), 1)
+	assert.Equal(t, len(s.Artifacts("main")), 2)
+}

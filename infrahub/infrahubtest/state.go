@@ -618,17 +618,34 @@ func (s *Server) SetArtifactStatus(branchName, id, status string) bool {
 	return true
 }
 
-// DeleteArtifact deletes an artifact (its stored objects stay readable).
+// DeleteArtifact deletes an artifact (its stored objects stay readable);
+// on a branch, also one it sees from its origin (there only).
 // It reports false when there was none. Matching webhooks receive an
 // infrahub.node.deleted event of kind CoreArtifact.
 func (s *Server) DeleteArtifact(branchName, id string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	b, rec := s.liveArtifactLocked(branchName, id)
-	if rec == nil {
+	var prev *artifactVersion
+	if rec != nil {
+		prev = rec.current()
+	} else if b != nil {
+		// An artifact the branch sees from its origin: deleted on this
+		// branch only.
+		if prev = s.st.artifactAt(b, id, time.Time{}); prev == nil || b.artifacts[id] != nil {
+			return false
+		}
+		var attrs attrIDs
+		for _, v := range s.st.artifactsAt(b, time.Time{}) {
+			if v.rec.id == id {
+				attrs = v.rec.attrs
+			}
+		}
+		rec = &artifactRecord{id: id, attrs: attrs}
+		b.artifacts[id] = rec
+	} else {
 		return false
 	}
-	prev := rec.current()
 	next := *prev
 	next.at, next.deleted = s.now(), true
 	rec.history = append(rec.history, next)
