@@ -153,8 +153,9 @@ const artifactsQuery = `query VidraArtifacts($names: [String], $offset: Int, $li
 var artifactsQueryUnordered = strings.Replace(artifactsQuery, ", order: {disable: true}", "", 1)
 
 // ListArtifacts returns the artifacts named opts.Name on opts.Branch as of
-// opts.At, sorted as Infrahub sorts them (by name, then id). A GraphQL error
-// is an error, never an empty list.
+// opts.At, in the order Infrahub pages them (by id when it can). The list
+// is complete or an error: a GraphQL error, or pages that do not add up to
+// count distinct artifacts, is never an empty or partial list.
 func (c *Client) ListArtifacts(ctx context.Context, opts ListOptions) ([]Artifact, error) {
 	if strings.TrimSpace(opts.Name) == "" {
 		return nil, &Error{Kind: KindBadRequest, Message: "artifact name is required"}
