@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -135,6 +136,14 @@ type Client struct {
 	sleep   func(context.Context, time.Duration) error
 	mode    authMode
 	session session
+
+	// noOrder is set once the server refused the order argument.
+	noOrder atomic.Bool
+
+	branchMu      sync.Mutex
+	defaultBranch string
+	branchNames   map[string]bool
+	branchAt      time.Time
 }
 
 type session struct {
@@ -378,6 +387,9 @@ func (c *Client) once(ctx context.Context, req request, token string) (*response
 		case authPassword:
 			h.Set("Authorization", "Bearer "+token)
 		}
+	}
+	if p := priorityOf(ctx); p != "" {
+		h.Set(HeaderPriority, string(p))
 	}
 	if req.header != nil {
 		req.header(h)

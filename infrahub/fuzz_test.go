@@ -2,8 +2,10 @@ package infrahub
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"net/http"
+	"reflect"
 	"strconv"
 	"testing"
 	"time"
@@ -191,6 +193,41 @@ func FuzzDecodeEvent(f *testing.F) {
 		}
 		if !bytes.Equal(e.Raw, bytes.TrimSpace(body)) {
 			t.Fatal("Raw is not the payload")
+		}
+	})
+}
+
+// FuzzPythonJSON: the Python renderings of any JSON document are JSON (or
+// a Python literal) holding the same value, ASCII only when escaped.
+func FuzzPythonJSON(f *testing.F) {
+	f.Add([]byte(`{"a":"café","b":[1,2.5,true,null],"c":{"d":"🚀\u007f\n"}}`))
+	f.Add([]byte(`{}`))
+	f.Add([]byte(`"it's"`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var want any
+		if json.Unmarshal(data, &want) != nil || !utf8.Valid(data) {
+			return
+		}
+		for _, compact := range []bool{true, false} {
+			out, err := PythonJSON(data, compact)
+			if err != nil {
+				return // e.g. nested deeper than the renderer goes
+			}
+			for _, c := range out {
+				if c >= 0x80 {
+					t.Fatalf("non-ASCII byte in %q", out)
+				}
+			}
+			var got any
+			if err := json.Unmarshal(out, &got); err != nil {
+				t.Fatalf("rendering %q is not JSON: %v", out, err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("rendering %q of %q changed the value", out, data)
+			}
+		}
+		if _, err := PythonRepr(data); err != nil {
+			t.Fatalf("repr of valid JSON failed: %v", err)
 		}
 	})
 }

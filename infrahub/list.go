@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -48,15 +49,90 @@ type Artifact struct {
 	TargetKind     string
 }
 
-// Ready reports whether the artifact has usable content. Pending,
-// Processing and Error artifacts are not ready: keep what was applied last.
+// Ready reports whether Infrahub reports the artifact Ready.
 func (a Artifact) Ready() bool { return a.Status == StatusReady }
 
-// artifactsQuery is the built-in listing query. It selects storage_id
-// { value } (the object-store id), not storage_id { id } (the attribute's
-// own id, the earlier operator's mistake).
+// HasContent reports whether the artifact has content to apply: Ready, or
+// in Error with a checksum and a storage id. Infrahub keeps an artifact in
+// Error when a failed render is followed by one that produces the same
+// bytes (an unchanged checksum skips the update), so its content is good.
+// Pending and Processing artifacts, and artifacts never generated, have
+// none: keep what was applied last.
+func (a Artifact) HasContent() bool {
+	switch a.Status {
+	case StatusReady:
+		return a.Checksum != ""
+	case StatusError:
+		return validChecksum(a.Checksum) && a.StorageID != ""
+	}
+	return false
+}
+
+func validChecksum(s string) bool {
+	if len(s) != 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// Infrahub renders a Text attribute with an enum as a GraphQL enum when
+// experimental_features.graphql_enums is on: Ready becomes READY and
+// application/yaml APPLICATION_YAML. Statuses are compared without case and
+// content types mapped back, so both modes read the same.
+var (
+	knownStatuses     = []string{StatusReady, StatusPending, StatusProcessing, StatusError}
+	knownContentTypes = []string{
+		"application/json", "application/yaml", "application/xml", "application/hcl",
+		"text/plain", "text/markdown", "text/csv", "image/svg+xml",
+	}
+)
+
+// normalizeStatus returns Infrahub's spelling of an artifact status.
+func normalizeStatus(s string) string {
+	for _, k := range knownStatuses {
+		if strings.EqualFold(s, k) {
+			return k
+		}
+	}
+	return s
+}
+
+// enumName is the GraphQL enum name Infrahub generates for a value.
+func enumName(v string) string {
+	return strings.ToUpper(strings.NewReplacer("/", "_", "+", "_", "-", "_", ".", "_").Replace(v))
+}
+
+// normalizeContentType returns the MIME type of a content_type value, in
+// either mode.
+func normalizeContentType(s string) string {
+	for _, k := range knownContentTypes {
+		if strings.EqualFold(s, k) || s == enumName(k) {
+			return k
+		}
+	}
+	if !strings.Contains(s, "/") && strings.ToUpper(s) == s {
+		if major, minor, ok := strings.Cut(strings.ToLower(s), "_"); ok {
+			return major + "/" + minor
+		}
+	}
+	return strings.ToLower(s)
+}
+
+// artifactsQuery is the built-in listing query. It reads CoreArtifact
+// only: no attribute of the definition (that needs view permission on
+// CoreArtifactDefinition too), and of the target only what every
+// CoreArtifactTarget has. It selects storage_id { value } (the object-store
+// id), not storage_id { id } (the attribute's own id, the earlier
+// operator's mistake). Pages come ordered by id (ordering switched off,
+// Infrahub falls back to the node id), so they do not overlap when many
+// artifacts share a name.
 const artifactsQuery = `query VidraArtifacts($names: [String], $offset: Int, $limit: Int) {
-  CoreArtifact(name__values: $names, offset: $offset, limit: $limit) {
+  CoreArtifact(name__values: $names, offset: $offset, limit: $limit, order: {disable: true}) {
     count
     edges {
       node {
@@ -67,15 +143,19 @@ const artifactsQuery = `query VidraArtifacts($names: [String], $offset: Int, $li
         checksum { value }
         storage_id { value }
         object { node { id display_label __typename } }
-        definition { node { id display_label ... on CoreArtifactDefinition { name { value } } } }
       }
     }
   }
 }`
 
+// artifactsQueryUnordered is artifactsQuery for servers without the order
+// argument; the completeness check still catches overlapping pages.
+var artifactsQueryUnordered = strings.Replace(artifactsQuery, ", order: {disable: true}", "", 1)
+
 // ListArtifacts returns the artifacts named opts.Name on opts.Branch as of
-// opts.At, sorted as Infrahub sorts them (by name, then id). A GraphQL error
-// is an error, never an empty list.
+// opts.At, in the order Infrahub pages them (by id when it can). The list
+// is complete or an error: a GraphQL error, or pages that do not add up to
+// count distinct artifacts, is never an empty or partial list.
 func (c *Client) ListArtifacts(ctx context.Context, opts ListOptions) ([]Artifact, error) {
 	if strings.TrimSpace(opts.Name) == "" {
 		return nil, &Error{Kind: KindBadRequest, Message: "artifact name is required"}
@@ -91,6 +171,28 @@ func (c *Client) ListArtifacts(ctx context.Context, opts ListOptions) ([]Artifac
 }
 
 func (c *Client) listGraphQL(ctx context.Context, opts ListOptions, at string) ([]Artifact, error) {
+	out, err := c.listPages(ctx, opts, at, !c.noOrder.Load())
+	if err != nil && !c.noOrder.Load() && rejectsOrder(err) {
+		// An Infrahub too old to know `order`: page by its default order.
+		c.noOrder.Store(true)
+		return c.listPages(ctx, opts, at, false)
+	}
+	return out, err
+}
+
+// rejectsOrder reports whether err is a GraphQL validation error about the
+// order argument.
+func rejectsOrder(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Kind == KindGraphQL && strings.Contains(e.Message, "'order'")
+}
+
+// listPages reads every page of a listing. The result is complete or an
+// error: the count must not change between pages and the distinct ids read
+// must number exactly count, otherwise pages overlapped or skipped
+// artifacts (artifacts added or removed meanwhile, or a server ordering by
+// name only) and a partial list would look like deletions.
+func (c *Client) listPages(ctx context.Context, opts ListOptions, at string, ordered bool) ([]Artifact, error) {
 	path := "/graphql"
 	if opts.Branch != "" {
 		path += "/" + url.PathEscape(opts.Branch)
@@ -99,45 +201,58 @@ func (c *Client) listGraphQL(ctx context.Context, opts ListOptions, at string) (
 	if at != "" {
 		q = url.Values{"at": {at}}
 	}
+	query := artifactsQuery
+	if !ordered {
+		query = artifactsQueryUnordered
+	}
 	const maxRestarts = 2
-	restarts := 0
-restart:
-	var out []Artifact
+	var problem string
+	for restart := 0; restart <= maxRestarts; restart++ {
+		out, complete, err := c.readPages(ctx, path, q, query, opts.Name)
+		if err != nil {
+			return nil, err
+		}
+		if complete == "" {
+			return out, nil
+		}
+		problem = complete
+	}
+	return nil, &Error{Kind: KindInvalidResponse, Endpoint: endpointGraphQL,
+		Message: "incomplete listing: " + problem}
+}
+
+// readPages reads the pages once; a non-empty problem says why the result
+// is not a complete listing.
+func (c *Client) readPages(ctx context.Context, path string, q url.Values, query, name string) (out []Artifact, problem string, err error) {
 	seen := map[string]bool{}
 	total := -1
 	offset := 0
 	for page := 1; ; page++ {
 		if page > c.cfg.MaxPages {
-			return nil, &Error{Kind: KindTooLarge, Endpoint: endpointGraphQL,
+			return nil, "", &Error{Kind: KindTooLarge, Endpoint: endpointGraphQL,
 				Message: fmt.Sprintf("more than %d pages of %d artifacts", c.cfg.MaxPages, c.cfg.PageSize)}
 		}
 		body, err := json.Marshal(graphQLRequest{
-			Query:         artifactsQuery,
+			Query:         query,
 			OperationName: "VidraArtifacts",
-			Variables:     map[string]any{"names": []string{opts.Name}, "offset": offset, "limit": c.cfg.PageSize},
+			Variables:     map[string]any{"names": []string{name}, "offset": offset, "limit": c.cfg.PageSize},
 		})
 		if err != nil {
-			return nil, &Error{Kind: KindBadRequest, Message: "cannot encode query"}
+			return nil, "", &Error{Kind: KindBadRequest, Message: "cannot encode query"}
 		}
 		resp, err := c.do(ctx, request{
 			endpoint: endpointGraphQL, method: http.MethodPost, path: path, query: q,
 			body: body, contentType: "application/json", auth: true,
 		})
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		arts, count, err := decodeArtifactPage(resp.body)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		if total >= 0 && count != total {
-			// The set changed between pages; offsets no longer line up.
-			if restarts < maxRestarts {
-				restarts++
-				goto restart
-			}
-			return nil, &Error{Kind: KindTransient, Endpoint: endpointGraphQL,
-				Message: "artifacts changed while paging"}
+			return nil, fmt.Sprintf("the count changed from %d to %d between pages", total, count), nil
 		}
 		total = count
 		for _, a := range arts {
@@ -147,13 +262,14 @@ restart:
 			}
 		}
 		if len(arts) == 0 && offset < total {
-			// Returning what we have would look like deletions.
-			return nil, &Error{Kind: KindInvalidResponse, Endpoint: endpointGraphQL,
-				Message: fmt.Sprintf("empty page at offset %d of %d artifacts", offset, total)}
+			return nil, fmt.Sprintf("empty page at offset %d of %d artifacts", offset, total), nil
 		}
 		offset += len(arts)
 		if offset >= total {
-			return out, nil
+			if len(out) != total {
+				return nil, fmt.Sprintf("%d distinct artifacts read, Infrahub counts %d", len(out), total), nil
+			}
+			return out, "", nil
 		}
 	}
 }
@@ -222,8 +338,8 @@ func (n *artifactNode) artifact() Artifact {
 	a := Artifact{
 		ID:          n.ID,
 		Name:        n.Name.String(),
-		Status:      n.Status.String(),
-		ContentType: n.ContentType.String(),
+		Status:      normalizeStatus(n.Status.String()),
+		ContentType: normalizeContentType(n.ContentType.String()),
 		Checksum:    strings.ToLower(n.Checksum.String()),
 		StorageID:   n.StorageID.String(),
 	}

@@ -41,8 +41,10 @@ const (
 	DefaultWebhookMaxIDs    = 10000
 )
 
-// SignWebhook computes the webhook-signature header value Infrahub sends:
+// SignWebhook computes a webhook-signature header value:
 // "v1," + base64(HMAC-SHA256(secret, id + "." + unix seconds + "." + body)).
+// Infrahub passes its own rendering of the payload as body (see
+// PythonJSON), which differs from the bytes it sends for non-ASCII text.
 // The secret is the raw shared key (no whsec_ prefix, no base64 decoding).
 func SignWebhook(secret []byte, id string, ts time.Time, body []byte) string {
 	return "v1," + base64.StdEncoding.EncodeToString(webhookMAC(secret, id, strconv.FormatInt(ts.Unix(), 10), body))
@@ -59,7 +61,9 @@ func webhookMAC(secret []byte, id, ts string, body []byte) []byte {
 }
 
 // WebhookVerifier checks Infrahub webhook deliveries: the signature over the
-// raw body bytes (constant-time), the timestamp within Tolerance of Now, and
+// raw body bytes or over one of the renderings of its payload that the
+// supported Infrahub releases sign (WebhookEncodings; constant-time), the
+// timestamp within Tolerance of Now, and
 // that the webhook-id was not accepted before (remembered for twice the
 // tolerance, at most MaxIDs ids). Infrahub gives every delivery, retries
 // included, a new id, so a duplicate id is a replay. Safe for concurrent use;
@@ -87,36 +91,56 @@ type seenID struct {
 // Verify checks one delivery and returns its webhook-id. The id is recorded
 // only when everything else is valid.
 func (v *WebhookVerifier) Verify(h http.Header, body []byte) (string, error) {
+	id, _, err := v.VerifyEncoding(h, body)
+	return id, err
+}
+
+// VerifyEncoding is Verify that also says which rendering of the payload
+// the signature covers (see WebhookEncodings). The signature is compared in
+// constant time against the raw body and every re-rendering, all of them
+// always computed, so the time taken does not tell which one matched.
+func (v *WebhookVerifier) VerifyEncoding(h http.Header, body []byte) (string, WebhookEncoding, error) {
 	id := h.Get(HeaderWebhookID)
 	tsRaw := h.Get(HeaderWebhookTimestamp)
 	sigs := h.Get(HeaderWebhookSignature)
 	if len(v.Secret) == 0 {
-		return id, fmt.Errorf("%w: no shared key configured", ErrBadSignature)
+		return id, "", fmt.Errorf("%w: no shared key configured", ErrBadSignature)
 	}
 	if id == "" || sigs == "" {
-		return id, fmt.Errorf("%w: missing %s or %s header", ErrBadSignature, HeaderWebhookID, HeaderWebhookSignature)
+		return id, "", fmt.Errorf("%w: missing %s or %s header", ErrBadSignature, HeaderWebhookID, HeaderWebhookSignature)
 	}
 	ts, err := strconv.ParseInt(strings.TrimSpace(tsRaw), 10, 64)
 	if err != nil {
-		return id, fmt.Errorf("%w: bad %s header", ErrStaleTimestamp, HeaderWebhookTimestamp)
+		return id, "", fmt.Errorf("%w: bad %s header", ErrStaleTimestamp, HeaderWebhookTimestamp)
 	}
-	want := webhookMAC(v.Secret, id, strings.TrimSpace(tsRaw), body)
-	ok := false
+	tsText := strings.TrimSpace(tsRaw)
+	var got [][]byte
 	for _, s := range strings.Fields(sigs) {
 		version, b64, found := strings.Cut(s, ",")
 		if !found || version != "v1" {
 			continue
 		}
-		got, err := base64.StdEncoding.DecodeString(b64)
-		if err != nil {
-			continue
-		}
-		if hmac.Equal(got, want) {
-			ok = true
+		if sig, err := base64.StdEncoding.DecodeString(b64); err == nil {
+			got = append(got, sig)
 		}
 	}
-	if !ok {
-		return id, ErrBadSignature
+	matched := WebhookEncoding("")
+	for _, enc := range WebhookEncodings {
+		signed, ok := renderPayload(enc, body)
+		if !ok {
+			// Not JSON: only the raw body can have been signed. Still
+			// compute a MAC so the work does not depend on the body.
+			signed = body
+		}
+		want := webhookMAC(v.Secret, id, tsText, signed)
+		for _, sig := range got {
+			if hmac.Equal(sig, want) && ok && matched == "" {
+				matched = enc
+			}
+		}
+	}
+	if matched == "" {
+		return id, "", ErrBadSignature
 	}
 	now := time.Now()
 	if v.Now != nil {
@@ -128,12 +152,31 @@ func (v *WebhookVerifier) Verify(h http.Header, body []byte) (string, error) {
 	}
 	sent := time.Unix(ts, 0)
 	if d := now.Sub(sent); d > tol || d < -tol {
-		return id, fmt.Errorf("%w: sent %s, now %s", ErrStaleTimestamp, sent.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+		return id, matched, fmt.Errorf("%w: sent %s, now %s", ErrStaleTimestamp, sent.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
 	}
 	if !v.remember(id, now, now.Add(2*tol)) {
-		return id, ErrDuplicate
+		return id, matched, ErrDuplicate
 	}
-	return id, nil
+	return id, matched, nil
+}
+
+// renderPayload returns the bytes an Infrahub release using enc signed for
+// body; false when body is not a JSON document.
+func renderPayload(enc WebhookEncoding, body []byte) ([]byte, bool) {
+	switch enc {
+	case EncodingBody:
+		return body, true
+	case EncodingCompactASCII:
+		out, err := PythonJSON(body, true)
+		return out, err == nil
+	case EncodingSpacedASCII:
+		out, err := PythonJSON(body, false)
+		return out, err == nil
+	case EncodingPythonRepr:
+		out, err := PythonRepr(body)
+		return out, err == nil
+	}
+	return nil, false
 }
 
 // remember records id; false when it is already known.
@@ -175,6 +218,12 @@ func (v *WebhookVerifier) remember(id string, now, expiry time.Time) bool {
 const (
 	EventArtifactCreated = "infrahub.artifact.created"
 	EventArtifactUpdated = "infrahub.artifact.updated"
+	// EventNodeDeleted with kind CoreArtifact is how an artifact's deletion
+	// is delivered (Infrahub 1.11 deletes artifacts whose target left the
+	// definition's group).
+	EventNodeDeleted = "infrahub.node.deleted"
+	// KindArtifact is the node kind of artifacts.
+	KindArtifact = "CoreArtifact"
 )
 
 // Event is a decoded Infrahub webhook payload. Artifact fields are filled
@@ -210,6 +259,12 @@ type Event struct {
 // IsArtifactEvent reports whether e is an artifact created/updated event.
 func (e Event) IsArtifactEvent() bool {
 	return e.EventType == EventArtifactCreated || e.EventType == EventArtifactUpdated
+}
+
+// IsArtifactDeletion reports whether e says an artifact (ArtifactID) was
+// deleted.
+func (e Event) IsArtifactDeletion() bool {
+	return e.EventType == EventNodeDeleted && e.NodeKind == KindArtifact
 }
 
 // DecodeEvent decodes a webhook body. It needs a JSON object with a

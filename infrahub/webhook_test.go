@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -71,7 +72,10 @@ func TestWebhookVerify(t *testing.T) {
 		{name: "vector 2", secret: v0.secret, h: headers(v0.id, v0.ts, v0.sig), body: v0.body, now: at},
 		{name: "several signatures, one valid", secret: v0.secret, h: headers(v0.id, v0.ts, "v1,AAAA v2,zzz "+v0.sig), body: v0.body, now: at},
 		{name: "within tolerance", secret: v0.secret, h: headers(v0.id, v0.ts, v0.sig), body: v0.body, now: at.Add(4 * time.Minute)},
-		{name: "body changed", secret: v0.secret, h: headers(v0.id, v0.ts, v0.sig), body: v0.body + " ", now: at, want: infrahub.ErrBadSignature},
+		{name: "body changed", secret: v0.secret, h: headers(v0.id, v0.ts, v0.sig), body: strings.Replace(v0.body, "main", "mainx", 1), now: at, want: infrahub.ErrBadSignature},
+		// Infrahub signs the payload, not the bytes: the same payload with
+		// other white space is the same delivery.
+		{name: "white space only", secret: v0.secret, h: headers(v0.id, v0.ts, v0.sig), body: v0.body + " \n", now: at},
 		{name: "wrong secret", secret: "other", h: headers(v0.id, v0.ts, v0.sig), body: v0.body, now: at, want: infrahub.ErrBadSignature},
 		{name: "id changed", secret: v0.secret, h: headers("msg_other", v0.ts, v0.sig), body: v0.body, now: at, want: infrahub.ErrBadSignature},
 		{name: "timestamp changed", secret: v0.secret, h: headers(v0.id, v0.ts+1, v0.sig), body: v0.body, now: at, want: infrahub.ErrBadSignature},
@@ -215,4 +219,116 @@ func TestWebhookEndToEnd(t *testing.T) {
 	}
 	assert.Assert(t, retried)
 	assert.Equal(t, f.srv.Count(infrahubtest.EndpointWebhook), 3)
+}
+
+// Vectors for non-ASCII payloads, computed with CPython 3.11 the way each
+// Infrahub release computes the signature: the body is what httpx sends
+// (json.dumps with ensure_ascii=False and compact separators); the signed
+// text is json.dumps(payload, separators=(",", ":")) in 1.11,
+// json.dumps(payload) in the releases before compact separators were
+// pinned, and str(payload) before the May 2025 fix.
+var nonASCIIVectors = []struct {
+	name, secret, id string
+	ts               int64
+	body             string
+	// signed text and signature per encoding
+	signed map[infrahub.WebhookEncoding]string
+	sigs   map[infrahub.WebhookEncoding]string
+}{
+	{
+		name: "label, branch, emoji, escapes", secret: "my-webhook-secret", id: "msg_217b4ebcb84f4736b1ee222182aed371", ts: 1740656629,
+		body: "{\"data\":{\"node_id\":\"18a3c2f1-0b6e-4a2d-3f10-c51e2b7d9a01\",\"kind\":\"CoreArtifact\",\"display_label\":\"caf\u00e9 \u00abweb\u00bb \U0001F680\",\"fields\":[\"name\"],\"count\":3,\"ratio\":0.5,\"ok\":true,\"quote\":\"it's \\\"x\\\"\\\\\",\"ctl\":\"a\\tb\u007f\"},\"id\":\"7c4d\",\"branch\":\"d\u00e9veloppement\",\"account_id\":null,\"occured_at\":\"2026-08-20 10:15:02.123456+00:00\",\"event\":\"infrahub.node.deleted\"}",
+		signed: map[infrahub.WebhookEncoding]string{
+			infrahub.EncodingCompactASCII: `{"data":{"node_id":"18a3c2f1-0b6e-4a2d-3f10-c51e2b7d9a01","kind":"CoreArtifact","display_label":"caf\u00e9 \u00abweb\u00bb \ud83d\ude80","fields":["name"],"count":3,"ratio":0.5,"ok":true,"quote":"it's \"x\"\\","ctl":"a\tb\u007f"},"id":"7c4d","branch":"d\u00e9veloppement","account_id":null,"occured_at":"2026-08-20 10:15:02.123456+00:00","event":"infrahub.node.deleted"}`,
+			infrahub.EncodingSpacedASCII:  `{"data": {"node_id": "18a3c2f1-0b6e-4a2d-3f10-c51e2b7d9a01", "kind": "CoreArtifact", "display_label": "caf\u00e9 \u00abweb\u00bb \ud83d\ude80", "fields": ["name"], "count": 3, "ratio": 0.5, "ok": true, "quote": "it's \"x\"\\", "ctl": "a\tb\u007f"}, "id": "7c4d", "branch": "d\u00e9veloppement", "account_id": null, "occured_at": "2026-08-20 10:15:02.123456+00:00", "event": "infrahub.node.deleted"}`,
+			infrahub.EncodingPythonRepr:   "{'data': {'node_id': '18a3c2f1-0b6e-4a2d-3f10-c51e2b7d9a01', 'kind': 'CoreArtifact', 'display_label': 'caf\u00e9 \u00abweb\u00bb \U0001F680', 'fields': ['name'], 'count': 3, 'ratio': 0.5, 'ok': True, 'quote': 'it\\'s \"x\"\\\\', 'ctl': 'a\\tb\\x7f'}, 'id': '7c4d', 'branch': 'd\u00e9veloppement', 'account_id': None, 'occured_at': '2026-08-20 10:15:02.123456+00:00', 'event': 'infrahub.node.deleted'}",
+		},
+		sigs: map[infrahub.WebhookEncoding]string{
+			infrahub.EncodingBody:         "v1,kVxciLSK9TWI4l7J6IhCiGGsm1LTDPePhbLIIfSVlB8=",
+			infrahub.EncodingCompactASCII: "v1,w09Pt4AQtDBPdJk5/D5vMpnhKE46l4RzT4RcithGWTM=",
+			infrahub.EncodingSpacedASCII:  "v1,ln97sTf6mAJV9W0TJDrGFla4/h10AXbzEmwNW/2q9wU=",
+			infrahub.EncodingPythonRepr:   "v1,gznFnZkpPDn00L8Kr/0q7ICqjVOEi2Fhnw00OC15RQM=",
+		},
+	},
+	{
+		name: "apostrophe: str() switches to double quotes", secret: "test", id: "msg_0123456789abcdef0123456789abcdef", ts: 1767225600,
+		body: "{\"data\":{\"node_id\":\"abc123\",\"display_label\":\"l'\u00e9t\u00e9\"},\"branch\":\"main\",\"account_id\":null,\"event\":\"infrahub.artifact.updated\"}",
+		signed: map[infrahub.WebhookEncoding]string{
+			infrahub.EncodingCompactASCII: `{"data":{"node_id":"abc123","display_label":"l'\u00e9t\u00e9"},"branch":"main","account_id":null,"event":"infrahub.artifact.updated"}`,
+			infrahub.EncodingSpacedASCII:  `{"data": {"node_id": "abc123", "display_label": "l'\u00e9t\u00e9"}, "branch": "main", "account_id": null, "event": "infrahub.artifact.updated"}`,
+			infrahub.EncodingPythonRepr:   "{'data': {'node_id': 'abc123', 'display_label': \"l'\u00e9t\u00e9\"}, 'branch': 'main', 'account_id': None, 'event': 'infrahub.artifact.updated'}",
+		},
+		sigs: map[infrahub.WebhookEncoding]string{
+			infrahub.EncodingBody:         "v1,W7rrTmbxU/fwDiYPAVL1YI+ooS8kXAlZ8BhJ/6s5zxs=",
+			infrahub.EncodingCompactASCII: "v1,8JId64i57xVWIowsVC2PgL3nOlFqv7GIxAP1vXI1N+M=",
+			infrahub.EncodingSpacedASCII:  "v1,iUqnHZ2aBKMeQCGE8yqx7APx1qklUmbEJ75GAX26st0=",
+			infrahub.EncodingPythonRepr:   "v1,eajEiJrcc37CPJb+8NjNDN13wrQlHyUHKR0B17J9S1I=",
+		},
+	},
+}
+
+func TestPythonRenderings(t *testing.T) {
+	for _, v := range nonASCIIVectors {
+		t.Run(v.name, func(t *testing.T) {
+			compact, err := infrahub.PythonJSON([]byte(v.body), true)
+			assert.NilError(t, err)
+			assert.Equal(t, string(compact), v.signed[infrahub.EncodingCompactASCII])
+			spaced, err := infrahub.PythonJSON([]byte(v.body), false)
+			assert.NilError(t, err)
+			assert.Equal(t, string(spaced), v.signed[infrahub.EncodingSpacedASCII])
+			repr, err := infrahub.PythonRepr([]byte(v.body))
+			assert.NilError(t, err)
+			assert.Equal(t, string(repr), v.signed[infrahub.EncodingPythonRepr])
+			for enc, text := range v.signed {
+				assert.Equal(t, infrahub.SignWebhook([]byte(v.secret), v.id, time.Unix(v.ts, 0), []byte(text)), v.sigs[enc], "%s", enc)
+			}
+		})
+	}
+	// The published vectors' payloads render to themselves (ASCII, compact).
+	for _, v := range webhookVectors {
+		out, err := infrahub.PythonJSON([]byte(v.body), true)
+		assert.NilError(t, err)
+		assert.Equal(t, string(out), v.body)
+	}
+}
+
+// TestWebhookVerifyEncodings: a delivery is accepted whichever supported
+// release signed it, the encoding is reported, and a signature over another
+// payload or with another key is not.
+func TestWebhookVerifyEncodings(t *testing.T) {
+	type tc struct {
+		name string
+		body string
+		sig  string
+		want infrahub.WebhookEncoding
+		err  error
+	}
+	var cases []tc
+	for _, v := range nonASCIIVectors {
+		for _, enc := range infrahub.WebhookEncodings {
+			cases = append(cases, tc{name: v.name + "/" + string(enc), body: v.body, sig: v.sigs[enc], want: enc})
+		}
+	}
+	v0 := nonASCIIVectors[0]
+	cases = append(cases,
+		tc{name: "signature of the other vector", body: v0.body, sig: nonASCIIVectors[1].sigs[infrahub.EncodingCompactASCII], err: infrahub.ErrBadSignature},
+		tc{name: "body re-encoded with escapes, signed over raw", body: v0.signed[infrahub.EncodingCompactASCII], sig: v0.sigs[infrahub.EncodingBody], err: infrahub.ErrBadSignature},
+		tc{name: "not JSON", body: "café", sig: v0.sigs[infrahub.EncodingCompactASCII], err: infrahub.ErrBadSignature},
+	)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			v := v0
+			if c.want != "" && c.body != v0.body {
+				v = nonASCIIVectors[1]
+			}
+			verifier := &infrahub.WebhookVerifier{Secret: []byte(v.secret), Now: func() time.Time { return time.Unix(v.ts, 0) }}
+			_, enc, err := verifier.VerifyEncoding(headers(v.id, v.ts, c.sig), []byte(c.body))
+			if c.err != nil {
+				assert.Assert(t, errors.Is(err, c.err), "%v", err)
+				return
+			}
+			assert.NilError(t, err)
+			assert.Equal(t, enc, c.want)
+		})
+	}
 }

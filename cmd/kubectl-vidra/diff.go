@@ -185,6 +185,11 @@ func (p *preview) run(queryName string) error {
 	if err != nil {
 		return fmt.Errorf("Infrahub client for %s: %w", sync.Spec.Source.InfrahubAPIURL, err)
 	}
+	// "main" (the API's default) stands for Infrahub's default branch,
+	// whatever its name, as in the operator.
+	if resolved, err := client.ResolveBranch(p.ctx, p.branch); err == nil {
+		p.branch = resolved
+	}
 	opts, err := infrahub.ListOptions{Name: sync.Spec.Source.ArtifactName, Branch: p.branch, At: p.at}.Resolve(p.a.now())
 	if err != nil {
 		return fmt.Errorf("point in time %q: %w", p.at, err)
@@ -297,7 +302,7 @@ type wanted struct {
 // failed); the reason is recorded.
 func (p *preview) desiredObjects(client *infrahub.Client, opts infrahub.ListOptions, art infrahub.Artifact, vrName string, exists bool) ([]wanted, bool) {
 	label := artifactName(art)
-	if !art.Ready() {
+	if !art.HasContent() { // as the operator: Ready, or Error with its last good content
 		if exists {
 			p.notef("%s is %s in Infrahub: the objects of VidraResource %s would be kept as they are", label, orDash(art.Status), vrName)
 		} else {

@@ -147,6 +147,17 @@ func readConfigMap(ctx context.Context, logger klog.Logger, kube kubernetes.Inte
 			cm = got
 			return true, nil
 		case apierrors.IsNotFound(err):
+			legacy, lerr := findLegacyConfigMap(rctx, logger, kube, namespace)
+			if lerr != nil {
+				lastErr = lerr
+				return false, nil
+			}
+			if legacy != nil {
+				logger.Info("DEPRECATED: using the earlier operator's ConfigMap, found by its label; rename it or copy its keys to the operator ConfigMap, this fallback will go",
+					"configMap", namespace+"/"+legacy.Name, "label", legacyConfigLabel+"="+legacyConfigValue, "expected", namespace+"/"+name)
+				cm = legacy
+				return true, nil
+			}
 			logger.Info("No operator ConfigMap; using flags and defaults", "configMap", namespace+"/"+name)
 			return true, nil
 		case apierrors.IsForbidden(err):
@@ -164,6 +175,43 @@ func readConfigMap(ctx context.Context, logger klog.Logger, kube kubernetes.Inte
 		return nil, fmt.Errorf("read ConfigMap %s/%s: %w", namespace, name, err)
 	}
 	return cm, nil
+}
+
+// The earlier operator found its ConfigMap by this label, whatever its name.
+const (
+	legacyConfigLabel = "app"
+	legacyConfigValue = "vidra"
+)
+
+// findLegacyConfigMap returns the earlier operator's ConfigMap (label
+// app: vidra) in namespace, nil when there is none or it may not be listed.
+// With several, the oldest is used (the one the earlier install created).
+func findLegacyConfigMap(ctx context.Context, logger klog.Logger, kube kubernetes.Interface, namespace string) (*corev1.ConfigMap, error) {
+	list, err := kube.CoreV1().ConfigMaps(namespace).List(ctx, metav1.ListOptions{LabelSelector: legacyConfigLabel + "=" + legacyConfigValue})
+	switch {
+	case apierrors.IsForbidden(err):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	case len(list.Items) == 0:
+		return nil, nil
+	}
+	items := list.Items
+	sort.Slice(items, func(i, j int) bool {
+		ti, tj := items[i].CreationTimestamp, items[j].CreationTimestamp
+		if !ti.Equal(&tj) {
+			return ti.Before(&tj)
+		}
+		return items[i].Name < items[j].Name
+	})
+	if len(items) > 1 {
+		names := make([]string, len(items))
+		for i := range items {
+			names[i] = items[i].Name
+		}
+		logger.Info("Several ConfigMaps carry the earlier operator's label; using the oldest", "configMaps", names, "using", items[0].Name)
+	}
+	return &items[0], nil
 }
 
 // reportConfigProblems records a Warning Event on the ConfigMap, so

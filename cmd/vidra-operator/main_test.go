@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -15,7 +16,10 @@ import (
 	"gotest.tools/v3/assert"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	kubefake "k8s.io/client-go/kubernetes/fake"
 	"k8s.io/klog/v2"
+	"k8s.io/klog/v2/ktesting"
 )
 
 func parseOptions(t *testing.T, args ...string) (*options, error) {
@@ -265,5 +269,45 @@ func TestCheckQueryName(t *testing.T) {
 	assert.NilError(t, checkQueryName("my-query_v2.1"))
 	for _, bad := range []string{"", "a b", "a/b", "a?b", "a#b", "a%20", "a\tb", strings.Repeat("x", 254)} {
 		assert.Assert(t, checkQueryName(bad) != nil, bad)
+	}
+}
+
+// Without vidra-config, the earlier operator's ConfigMap (label app: vidra,
+// any name) is read, with a deprecation warning; vidra-config wins when
+// both exist; neither gives the defaults.
+func TestLegacyConfigMapByLabel(t *testing.T) {
+	legacy := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "vidra-system", Name: "vidra-operator-config",
+		Labels: map[string]string{"app": "vidra"}}, Data: map[string]string{"requeueSyncAfter": "2m"}}
+	unrelated := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "vidra-system", Name: "other"}}
+	current := configMap(map[string]string{"requeueSyncAfter": "3m"})
+	for _, tc := range []struct {
+		name        string
+		objects     []runtime.Object
+		want        string // ConfigMap name read, "" for none
+		wantWarning bool
+	}{
+		{name: "legacy only", objects: []runtime.Object{legacy, unrelated}, want: legacy.Name, wantWarning: true},
+		{name: "both", objects: []runtime.Object{legacy, current}, want: "vidra-config"},
+		{name: "none", objects: []runtime.Object{unrelated}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			logger := ktesting.NewLogger(t, ktesting.NewConfig(ktesting.BufferLogs(true)))
+			kube := kubefake.NewClientset(tc.objects...)
+			cm, err := readConfigMap(context.Background(), logger, kube, "vidra-system", "vidra-config")
+			assert.NilError(t, err)
+			logged := logger.GetSink().(ktesting.Underlier).GetBuffer().String()
+			assert.Equal(t, strings.Contains(logged, "DEPRECATED"), tc.wantWarning, logged)
+			if tc.want == "" {
+				assert.Assert(t, cm == nil)
+				return
+			}
+			assert.Equal(t, cm.Name, tc.want)
+			o, err := parseOptions(t)
+			assert.NilError(t, err)
+			assert.Equal(t, len(applyConfigMap(logger, cm, o)), 0)
+			if tc.wantWarning {
+				assert.Equal(t, o.syncInterval, 2*time.Minute, "the legacy keys apply as before")
+			}
+		})
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/vidra-operator/vidra/controllers/metrics"
 	"github.com/vidra-operator/vidra/controllers/webhook"
 )
 
@@ -49,12 +50,17 @@ func newWebhookReceiver(ctx context.Context, deps WebhookDeps) (http.Handler, er
 		cached, fetched = s.Data[key], time.Now()
 		return cached, nil
 	}
-	receiver := webhook.NewReceiver(webhook.Options{
-		Key:     sharedKey,
-		Syncs:   deps.Operator.SyncLister(),
-		Trigger: deps.Operator.Syncs,
-		Logger:  deps.Logger,
-	})
+	opts := webhook.Options{
+		Key:      sharedKey,
+		Syncs:    deps.Operator.SyncLister(),
+		Trigger:  deps.Operator.Syncs,
+		BranchOf: deps.Operator.Syncs.BranchOf,
+		Logger:   deps.Logger,
+	}
+	if deps.Registry != nil {
+		opts.Deliveries = metrics.NewWebhookDeliveries(deps.Registry)
+	}
+	receiver := webhook.NewReceiver(opts)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if deps.IsLeader != nil && !deps.IsLeader() {
 			http.Error(w, "not the leader; deliver again", http.StatusServiceUnavailable)

@@ -38,6 +38,10 @@ const ControllerName = "infrahubsync"
 type Source interface {
 	ListArtifacts(ctx context.Context, opts infrahub.ListOptions) ([]infrahub.Artifact, error)
 	FetchContent(ctx context.Context, a infrahub.Artifact, opts infrahub.ListOptions) ([]byte, error)
+	// ResolveBranch names the branch a targetBranch designates: "" and
+	// the API's default "main" mean Infrahub's default branch, by the name
+	// Infrahub gives it.
+	ResolveBranch(ctx context.Context, name string) (string, error)
 }
 
 // Sources hands out a Source for a connection configuration, sharing one
@@ -102,6 +106,8 @@ type Controller struct {
 	polls map[string]*pollState
 	// triggers counts the Trigger calls per sync.
 	triggers map[string]uint64
+	// branches is the Infrahub branch each sync read last, by name.
+	branches map[string]string
 
 	written *writtenResources
 }
@@ -150,6 +156,7 @@ func NewController(
 		opts:     opts,
 		polls:    map[string]*pollState{},
 		triggers: map[string]uint64{},
+		branches: map[string]string{},
 		written:  newWrittenResources(),
 	}
 	if _, err := syncInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -373,6 +380,7 @@ func (c *Controller) syncHandler(ctx context.Context, key string) (requeueAfter 
 		c.mu.Lock()
 		delete(c.polls, key)
 		delete(c.triggers, key)
+		delete(c.branches, key)
 		c.mu.Unlock()
 		return 0, nil
 	}

@@ -34,3 +34,7 @@ func (s *cachedSource) ListArtifacts(ctx context.Context, opts infrahub.ListOpti
 func (s *cachedSource) FetchContent(ctx context.Context, a infrahub.Artifact, opts infrahub.ListOptions) ([]byte, error) {
 	return s.fetcher.Fetch(ctx, s.client, a, opts)
 }
+
+func (s *cachedSource) ResolveBranch(ctx context.Context, name string) (string, error) {
+	return s.client.ResolveBranch(ctx, name)
+}

@@ -40,6 +40,7 @@ const (
 	ReasonInfrahubError     = "InfrahubError"
 	ReasonInfrahubDown      = "InfrahubUnavailable"
 	ReasonEmptyListing      = "EmptyListing"
+	ReasonNoArtifacts       = "NoArtifacts"
 	ReasonArtifactsNotReady = "ArtifactsNotReady"
 	ReasonDownloadFailed    = "DownloadFailed"
 	ReasonWriteFailed       = "WriteFailed"
@@ -72,7 +73,11 @@ func (c *Controller) sync(ctx context.Context, sync *v1alpha1.InfrahubSync) (tim
 		return 0, err
 	}
 	if sync.DeletionTimestamp != nil {
+		// On its way out: its VidraResources go with it. Reading Infrahub
+		// or writing now could only recreate what is being removed.
 		c.written.forget(sync.UID)
+		c.forgetBranch(sync.Name)
+		return 0, nil
 	}
 
 	if sync.Spec.Suspend {
@@ -96,7 +101,10 @@ func (c *Controller) sync(ctx context.Context, sync *v1alpha1.InfrahubSync) (tim
 	}
 	// A relative targetDate is pinned once per pass, so the listing and the
 	// downloads read the same instant.
-	listOpts, err := infrahub.ListOptions{Name: sync.Spec.Source.ArtifactName, Branch: branchOf(sync), At: sync.Spec.Source.TargetDate}.Resolve(c.clock.Now())
+	// Infrahub's default branch need not be called main: the branch is
+	// resolved by name first (an empty name still reads the default).
+	branch := c.branchOf(ctx, sync, cfg)
+	listOpts, err := infrahub.ListOptions{Name: sync.Spec.Source.ArtifactName, Branch: branch, At: sync.Spec.Source.TargetDate}.Resolve(c.clock.Now())
 	if err != nil {
 		msg := fmt.Sprintf("spec.source.targetDate %q is not a time Infrahub accepts: %v", sync.Spec.Source.TargetDate, err)
 		c.warnOnce(sync, ReasonBadRequest, msg)
@@ -126,7 +134,9 @@ func (c *Controller) sync(ctx context.Context, sync *v1alpha1.InfrahubSync) (tim
 		changed  int
 		problems []string
 		notReady []string
-		retry    bool
+		// errored are artifacts in Error whose last good content is applied.
+		errored []string
+		retry   bool
 	)
 	table := make([]v1alpha1.ArtifactStatus, 0, len(artifacts))
 	present := map[string]bool{}
@@ -142,14 +152,14 @@ func (c *Controller) sync(ctx context.Context, sync *v1alpha1.InfrahubSync) (tim
 	var wg gosync.WaitGroup
 	for i, a := range artifacts {
 		present[a.ID] = true
-		if !a.Ready() {
+		if !a.HasContent() {
 			continue
 		}
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			written, err := c.ensureResource(ctx, sync, a, ResourceName(sync.Name, a.ID), byArtifact[a.ID], listOpts, cfg)
+			written, err := c.ensureResource(ctx, sync, a, ResourceName(sync.Name, a.ID), byArtifact[a.ID], listOpts, cfg, branch)
 			if written != nil {
 				c.written.record(written, now)
 			}
@@ -163,7 +173,7 @@ func (c *Controller) sync(ctx context.Context, sync *v1alpha1.InfrahubSync) (tim
 			row.VidraResource = existing.Name
 		}
 		switch {
-		case !a.Ready():
+		case !a.HasContent():
 			notReady = append(notReady, fmt.Sprintf("%s is %s", artifactLabel(a), orUnknown(a.Status)))
 		case results[i].err != nil:
 			problems = append(problems, results[i].err.Error())
@@ -171,6 +181,9 @@ func (c *Controller) sync(ctx context.Context, sync *v1alpha1.InfrahubSync) (tim
 		case results[i].wrote:
 			changed++
 			row.VidraResource = ResourceName(sync.Name, a.ID)
+		}
+		if a.HasContent() && !a.Ready() {
+			errored = append(errored, artifactLabel(a))
 		}
 		table = append(table, row)
 	}
@@ -209,7 +222,10 @@ func (c *Controller) sync(ctx context.Context, sync *v1alpha1.InfrahubSync) (tim
 		}
 		return table[i].ID < table[j].ID
 	})
-	result := c.summarize(sync, artifacts, problems, notReady, removed, emptyGuard)
+	result := c.summarize(sync, artifacts, owned, problems, notReady, errored, removed, emptyGuard, branch)
+	if result.Reason == ReasonNoArtifacts {
+		c.warnOnce(sync, ReasonNoArtifacts, result.Message)
+	}
 	if changed > 0 {
 		c.event(sync, corev1.EventTypeNormal, ReasonSynced, "Sync", "%d VidraResources created, updated or removed from %d artifacts", changed, len(artifacts))
 	}
@@ -251,8 +267,9 @@ func (c *Controller) list(ctx context.Context, sync *v1alpha1.InfrahubSync, cfg 
 	c.mu.Lock()
 	st := c.polls[sync.Name]
 	triggers := c.triggers[sync.Name]
-	due := st == nil || st.triggers != triggers || st.uid != string(sync.UID) || st.generation != sync.Generation ||
-		st.requested != requested || st.configHash != cfgHash || now.Sub(st.at) >= c.interval(sync)
+	asked := st == nil || st.triggers != triggers || st.uid != string(sync.UID) || st.generation != sync.Generation ||
+		st.requested != requested || st.configHash != cfgHash
+	due := asked || now.Sub(st.at) >= c.interval(sync)
 	if !due {
 		artifacts := st.artifacts
 		c.mu.Unlock()
@@ -263,6 +280,12 @@ func (c *Controller) list(ctx context.Context, sync *v1alpha1.InfrahubSync, cfg 
 	source, err := c.sources.Source(cfg)
 	if err != nil {
 		return nil, true, err
+	}
+	if !asked {
+		// Background polling: Infrahub sheds it first under load. A pass
+		// somebody asked for (webhook, reconcile request, spec change)
+		// keeps the normal priority.
+		ctx = infrahub.WithPriority(ctx, infrahub.PriorityLow)
 	}
 	artifacts, err := source.ListArtifacts(ctx, opts)
 	if err != nil {
@@ -297,7 +320,7 @@ func dedupe(in []infrahub.Artifact) []infrahub.Artifact {
 // The content is downloaded only when the checksum or storage id differs
 // from what the VidraResource holds.
 func (c *Controller) ensureResource(ctx context.Context, sync *v1alpha1.InfrahubSync, a infrahub.Artifact, name string,
-	existing *v1alpha1.VidraResource, opts infrahub.ListOptions, cfg infrahub.Config) (*v1alpha1.VidraResource, error) {
+	existing *v1alpha1.VidraResource, opts infrahub.ListOptions, cfg infrahub.Config, branch string) (*v1alpha1.VidraResource, error) {
 	if existing != nil && existing.DeletionTimestamp != nil {
 		// On its way out (e.g. the artifact came back while it was being
 		// cleaned up); it is written again once it is gone.
@@ -310,9 +333,10 @@ func (c *Controller) ensureResource(ctx context.Context, sync *v1alpha1.Infrahub
 			return nil, fmt.Errorf("VidraResource %s exists but belongs to another InfrahubSync (uid %s); waiting for it to go", name, ownerUID(other))
 		}
 	}
-	want := desiredSpec(sync, a)
+	want := desiredSpec(sync, a, branch)
 	if existing != nil && existing.Spec.Source != nil &&
-		existing.Spec.Source.Checksum == a.Checksum && existing.Spec.Source.StorageID == a.StorageID && existing.Spec.Manifest != "" {
+		existing.Spec.Source.Checksum == a.Checksum && existing.Spec.Source.StorageID == a.StorageID &&
+		manifestMatches(existing, a.Checksum) {
 		// Same content: keep the manifest, update only settings that changed.
 		want.Manifest = existing.Spec.Manifest
 		if apiequality.Semantic.DeepEqual(existing.Spec, want) && labelsMatch(existing, sync, a) {
@@ -381,7 +405,13 @@ func specMap(spec v1alpha1.VidraResourceSpec) (map[string]any, error) {
 	return out, nil
 }
 
-func desiredSpec(sync *v1alpha1.InfrahubSync, a infrahub.Artifact) v1alpha1.VidraResourceSpec {
+// manifestMatches reports whether a VidraResource still holds the content
+// of checksum: a manifest edited by hand no longer does, and is rewritten.
+func manifestMatches(vr *v1alpha1.VidraResource, checksum string) bool {
+	return vr.Spec.Manifest != "" && strings.EqualFold(infrahub.Checksum([]byte(vr.Spec.Manifest)), checksum)
+}
+
+func desiredSpec(sync *v1alpha1.InfrahubSync, a infrahub.Artifact, branch string) v1alpha1.VidraResourceSpec {
 	return v1alpha1.VidraResourceSpec{
 		Destination: *sync.Spec.Destination.DeepCopy(),
 		Source: &v1alpha1.ArtifactSource{
@@ -389,7 +419,7 @@ func desiredSpec(sync *v1alpha1.InfrahubSync, a infrahub.Artifact) v1alpha1.Vidr
 			ArtifactID:   a.ID,
 			ArtifactName: a.Name,
 			Target:       a.TargetLabel,
-			Branch:       branchOf(sync),
+			Branch:       branch,
 			Checksum:     a.Checksum,
 			StorageID:    a.StorageID,
 		},
@@ -458,11 +488,52 @@ func ownerUID(vr *v1alpha1.VidraResource) string {
 	return "none"
 }
 
-func branchOf(sync *v1alpha1.InfrahubSync) string {
-	if sync.Spec.Source.TargetBranch == "" {
-		return "main"
+// branchOf returns the branch a sync reads, by the name Infrahub gives it,
+// and remembers it for the webhook receiver. targetBranch "" or "main" (the
+// API's default) means Infrahub's default branch unless a branch main
+// exists. When Infrahub cannot be asked, targetBranch is used as it is
+// ("" reads the default branch without knowing its name).
+func (c *Controller) branchOf(ctx context.Context, sync *v1alpha1.InfrahubSync, cfg infrahub.Config) string {
+	want := sync.Spec.Source.TargetBranch
+	source, err := c.sources.Source(cfg)
+	if err == nil {
+		var name string
+		if name, err = source.ResolveBranch(ctx, want); err == nil {
+			c.rememberBranch(sync.Name, name)
+			return name
+		}
 	}
-	return sync.Spec.Source.TargetBranch
+	klog.FromContext(ctx).V(2).Info("Cannot ask Infrahub for its branches", "err", err)
+	c.rememberBranch(sync.Name, want)
+	return want
+}
+
+func (c *Controller) rememberBranch(name, branch string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.branches[name] = branch
+}
+
+func (c *Controller) forgetBranch(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.branches, name)
+}
+
+// BranchOf returns the Infrahub branch the named sync read last, its target
+// branch or the default branch by name; "" when not known yet. The webhook
+// receiver matches deliveries with it.
+func (c *Controller) BranchOf(name string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.branches[name]
+}
+
+func branchText(branch string) string {
+	if branch == "" {
+		return "Infrahub's default branch"
+	}
+	return "branch " + branch
 }
 
 func artifactLabel(a infrahub.Artifact) string {
@@ -500,12 +571,19 @@ func classify(err error) (string, bool) {
 }
 
 // summarize turns a pass into conditions.
-func (c *Controller) summarize(sync *v1alpha1.InfrahubSync, artifacts []infrahub.Artifact, problems, notReady []string, removed map[string]bool, emptyGuard bool) conditions.Result {
+func (c *Controller) summarize(sync *v1alpha1.InfrahubSync, artifacts []infrahub.Artifact, owned []*v1alpha1.VidraResource,
+	problems, notReady, errored []string, removed map[string]bool, emptyGuard bool, branch string) conditions.Result {
 	switch {
 	case emptyGuard:
 		return conditions.Result{Stalled: true, Reason: ReasonEmptyListing, Message: fmt.Sprintf(
-			"Infrahub returned no artifacts named %q on branch %s; the existing VidraResources were kept. Set spec.allowEmpty to remove them",
-			sync.Spec.Source.ArtifactName, branchOf(sync))}
+			"Infrahub returned no artifacts named %q on %s; the existing VidraResources were kept. Set spec.allowEmpty to remove them",
+			sync.Spec.Source.ArtifactName, branchText(branch))}
+	case len(artifacts) == 0 && len(owned) == len(removed):
+		// Nothing of this name, and nothing kept from before: most likely
+		// a misspelt artefactName or a definition not generated yet.
+		return conditions.Result{Reason: ReasonNoArtifacts, Message: fmt.Sprintf(
+			"Infrahub has no artifact named %q on %s; check spec.source.artefactName and that the artifact definition has generated its artifacts",
+			sync.Spec.Source.ArtifactName, branchText(branch))}
 	case len(problems) > 0:
 		return conditions.Result{Reason: ReasonWriteFailed, Message: strings.Join(problems, "; ")}
 	case len(notReady) > 0:
@@ -538,7 +616,12 @@ func (c *Controller) summarize(sync *v1alpha1.InfrahubSync, artifacts []infrahub
 		return conditions.Result{Progressing: true, Reason: ReasonResourcesNotReady,
 			Message: fmt.Sprintf("%d of %d VidraResources not ready: %s", len(waiting), len(owned), strings.Join(shown, "; "))}
 	}
-	return conditions.Result{Ready: true, Reason: ReasonSynced, Message: fmt.Sprintf("Synced %d artifacts", len(artifacts))}
+	msg := fmt.Sprintf("Synced %d artifacts", len(artifacts))
+	if len(errored) > 0 {
+		sort.Strings(errored)
+		msg += fmt.Sprintf("; %d in Error in Infrahub, their last good content is applied: %s", len(errored), strings.Join(errored, "; "))
+	}
+	return conditions.Result{Ready: true, Reason: ReasonSynced, Message: msg}
 }
 
 // writeStatus writes the status only when it changed, so an idle resync

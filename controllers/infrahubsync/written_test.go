@@ -29,12 +29,32 @@ type countingSource struct {
 	downloads int
 	lists     int
 	onList    func(n int)
+	// priorities are the X-Priority of the listings.
+	priorities    []infrahub.Priority
+	defaultBranch string
+}
+
+// fixedContent is what countingSource serves for every artifact.
+var fixedContent = []byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n")
+
+// ResolveBranch behaves as Infrahub's client does with only the default
+// branch existing.
+func (s *countingSource) ResolveBranch(_ context.Context, name string) (string, error) {
+	def := s.defaultBranch
+	if def == "" {
+		def = "main"
+	}
+	if name == "" || name == "main" {
+		return def, nil
+	}
+	return name, nil
 }
 
 func (s *countingSource) Source(infrahub.Config) (Source, error) { return s, nil }
 
-func (s *countingSource) ListArtifacts(context.Context, infrahub.ListOptions) ([]infrahub.Artifact, error) {
+func (s *countingSource) ListArtifacts(ctx context.Context, _ infrahub.ListOptions) ([]infrahub.Artifact, error) {
 	s.mu.Lock()
+	s.priorities = append(s.priorities, infrahub.PriorityFrom(ctx))
 	s.lists++
 	n := s.lists
 	s.mu.Unlock()
@@ -48,7 +68,7 @@ func (s *countingSource) FetchContent(context.Context, infrahub.Artifact, infrah
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.downloads++
-	return []byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n"), nil
+	return fixedContent, nil
 }
 
 // The informer never sees the writes here (it is not started), as happens
@@ -109,8 +129,8 @@ func TestPassAfterWriteTrustsItsOwnWritesOverALaggingCache(t *testing.T) {
 	})
 	factory := externalversions.NewSharedInformerFactory(client, 0)
 	source := &countingSource{artifacts: []infrahub.Artifact{
-		{ID: "a1", Name: "Lag_Manifest", Status: infrahub.StatusReady, Checksum: "c1", StorageID: "s1", TargetLabel: "one"},
-		{ID: "a2", Name: "Lag_Manifest", Status: infrahub.StatusReady, Checksum: "c2", StorageID: "s2", TargetLabel: "two"},
+		{ID: "a1", Name: "Lag_Manifest", Status: infrahub.StatusReady, Checksum: infrahub.Checksum(fixedContent), StorageID: "s1", TargetLabel: "one"},
+		{ID: "a2", Name: "Lag_Manifest", Status: infrahub.StatusReady, Checksum: infrahub.Checksum(fixedContent), StorageID: "s2", TargetLabel: "two"},
 	}}
 	c, err := NewController(client, factory.Infrahub().V1alpha1().InfrahubSyncs(), factory.Infrahub().V1alpha1().VidraResources(),
 		nil, source, nil, nil, Options{})

@@ -18,6 +18,7 @@ import (
 	"k8s.io/klog/v2"
 
 	v1alpha1 "github.com/vidra-operator/vidra/apis/infrahub/v1alpha1"
+	"github.com/vidra-operator/vidra/controllers/metrics"
 	listers "github.com/vidra-operator/vidra/generated/listers/infrahub/v1alpha1"
 	"github.com/vidra-operator/vidra/infrahub"
 )
@@ -42,8 +43,19 @@ type Options struct {
 	Tolerance time.Duration
 	// MaxBodyBytes bounds a delivery (default 1 MiB).
 	MaxBodyBytes int64
-	Now          func() time.Time
-	Logger       klog.Logger
+	// BranchOf returns the Infrahub branch a sync reads by name, "" when
+	// not known yet; the InfrahubSync controller's BranchOf. When nil, or
+	// for "", a sync whose targetBranch is empty or main (the default,
+	// standing for Infrahub's default branch, which need not be called
+	// main) matches deliveries of every branch.
+	BranchOf func(syncName string) string
+	// Deliveries, when set, counts deliveries by result (/metrics).
+	Deliveries *metrics.CounterVec
+	// LogInterval spaces the log lines of rejected deliveries, per result
+	// (default 1m); the lines in between are counted, not written.
+	LogInterval time.Duration
+	Now         func() time.Time
+	Logger      klog.Logger
 }
 
 // Receiver is the http.Handler for Infrahub webhook deliveries.
@@ -56,6 +68,10 @@ type Receiver struct {
 
 	results   sync.Map // result -> *atomic.Int64
 	triggered atomic.Int64
+
+	logMu    sync.Mutex
+	lastLog  map[string]time.Time
+	withheld map[string]int
 }
 
 // Delivery results, counted in Stats.
@@ -83,7 +99,10 @@ func NewReceiver(opts Options) *Receiver {
 	if opts.Logger.GetSink() == nil {
 		opts.Logger = klog.Background()
 	}
-	return &Receiver{opts: opts}
+	if opts.LogInterval <= 0 {
+		opts.LogInterval = time.Minute
+	}
+	return &Receiver{opts: opts, lastLog: map[string]time.Time{}, withheld: map[string]int{}}
 }
 
 // Stats returns the deliveries by result and the syncs triggered.
@@ -99,6 +118,32 @@ func (r *Receiver) Stats() (deliveries map[string]int64, triggered int64) {
 func (r *Receiver) count(result string) {
 	v, _ := r.results.LoadOrStore(result, new(atomic.Int64))
 	v.(*atomic.Int64).Add(1)
+	if r.opts.Deliveries != nil {
+		r.opts.Deliveries.With(result).Inc()
+	}
+}
+
+// reject counts a refused delivery and logs why, at most once per
+// LogInterval and result: a misconfigured key or a scanner must not flood
+// the log. The line says how many were withheld since the last one.
+func (r *Receiver) reject(result string, req *http.Request, id string, err error) {
+	r.count(result)
+	now := r.opts.Now()
+	r.logMu.Lock()
+	if last, ok := r.lastLog[result]; ok && now.Sub(last) < r.opts.LogInterval {
+		r.withheld[result]++
+		r.logMu.Unlock()
+		return
+	}
+	withheld := r.withheld[result]
+	r.lastLog[result], r.withheld[result] = now, 0
+	r.logMu.Unlock()
+	msg := "<none>"
+	if err != nil {
+		msg = err.Error()
+	}
+	r.opts.Logger.Info("Webhook delivery rejected", "result", result, "reason", msg, "webhookID", id,
+		"remote", req.RemoteAddr, "withheldSinceLastLine", withheld)
 }
 
 // verifierFor keeps one verifier, and so one duplicate memory, per key.
@@ -123,42 +168,45 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, "only POST", http.StatusMethodNotAllowed)
 		return
 	}
+	deliveryID := req.Header.Get(infrahub.HeaderWebhookID)
 	body, err := io.ReadAll(io.LimitReader(req.Body, r.opts.MaxBodyBytes+1))
 	if err != nil {
-		r.count(ResultBadPayload)
+		r.reject(ResultBadPayload, req, deliveryID, err)
 		http.Error(w, "cannot read body", http.StatusBadRequest)
 		return
 	}
 	if int64(len(body)) > r.opts.MaxBodyBytes {
-		r.count(ResultTooLarge)
+		r.reject(ResultTooLarge, req, deliveryID, fmt.Errorf("body exceeds %d bytes", r.opts.MaxBodyBytes))
 		http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
 		return
 	}
 	key, err := r.opts.Key()
 	if err != nil || len(key) == 0 {
-		r.count(ResultUnavailable)
-		r.opts.Logger.Error(err, "Webhook shared key unavailable")
+		if err == nil {
+			err = errors.New("the shared key is empty")
+		}
+		r.reject(ResultUnavailable, req, deliveryID, err)
 		http.Error(w, "receiver not configured", http.StatusServiceUnavailable)
 		return
 	}
-	id, err := r.verifierFor(key).Verify(req.Header, body)
+	id, encoding, err := r.verifierFor(key).VerifyEncoding(req.Header, body)
 	switch {
 	case errors.Is(err, infrahub.ErrDuplicate):
 		r.count(ResultDuplicate)
 		w.WriteHeader(http.StatusOK)
 		return
 	case errors.Is(err, infrahub.ErrStaleTimestamp):
-		r.count(ResultStale)
+		r.reject(ResultStale, req, id, err)
 		http.Error(w, "stale delivery", http.StatusUnauthorized)
 		return
 	case err != nil:
-		r.count(ResultBadSignature)
+		r.reject(ResultBadSignature, req, id, err)
 		http.Error(w, "bad signature", http.StatusUnauthorized)
 		return
 	}
 	event, err := infrahub.DecodeEvent(body)
 	if err != nil {
-		r.count(ResultBadPayload)
+		r.reject(ResultBadPayload, req, id, err)
 		http.Error(w, "not an Infrahub event", http.StatusBadRequest)
 		return
 	}
@@ -168,14 +216,17 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	r.triggered.Add(int64(len(names)))
 	r.count(ResultAccepted)
-	r.opts.Logger.V(2).Info("Webhook delivery accepted", "id", id, "event", event.EventType, "branch", event.Branch, "syncs", len(names))
+	r.opts.Logger.V(2).Info("Webhook delivery accepted", "id", id, "event", event.EventType, "branch", event.Branch,
+		"signedAs", encoding, "syncs", len(names))
 	w.WriteHeader(http.StatusNoContent)
 }
 
 // match returns the syncs a delivery concerns. An artifact event concerns
 // the syncs of its branch that already hold that artifact; when none does
-// (a new artifact), every sync of the branch looks. Any other event (a
-// merge, a node change) concerns every sync of its branch.
+// (a new artifact), every sync of the branch looks. The deletion of an
+// artifact (a node deletion event of kind CoreArtifact) concerns only the
+// syncs holding it. Any other event (a merge, a node change) concerns every
+// sync of its branch.
 func (r *Receiver) match(event infrahub.Event, source string) []string {
 	syncs, err := r.opts.Syncs.List(labels.Everything())
 	if err != nil {
@@ -183,18 +234,20 @@ func (r *Receiver) match(event infrahub.Event, source string) []string {
 	}
 	var onBranch, holding []string
 	for _, s := range syncs {
-		if s.Spec.Suspend || !sameInfrahub(s.Spec.Source.InfrahubAPIURL, source) {
+		if s.Spec.Suspend || s.DeletionTimestamp != nil || !sameInfrahub(s.Spec.Source.InfrahubAPIURL, source) {
 			continue
 		}
-		if event.Branch != "" && branchOf(s) != event.Branch {
-			continue
+		if event.Branch != "" {
+			if b := r.branchOf(s); b != "" && b != event.Branch {
+				continue
+			}
 		}
 		onBranch = append(onBranch, s.Name)
-		if event.IsArtifactEvent() && holds(s, event.ArtifactID) {
+		if (event.IsArtifactEvent() || event.IsArtifactDeletion()) && holds(s, event.ArtifactID) {
 			holding = append(holding, s.Name)
 		}
 	}
-	if len(holding) > 0 {
+	if len(holding) > 0 || event.IsArtifactDeletion() {
 		return holding
 	}
 	return onBranch
@@ -209,11 +262,20 @@ func holds(s *v1alpha1.InfrahubSync, artifactID string) bool {
 	return false
 }
 
-func branchOf(s *v1alpha1.InfrahubSync) string {
-	if s.Spec.Source.TargetBranch == "" {
-		return "main"
+// branchOf is the branch a sync reads, by the name Infrahub gives it, as
+// the InfrahubSync controller last resolved it; before that, its
+// targetBranch, except "" and "main" (the API's default, which stands for
+// the default branch whatever its name): "" then, matching every branch.
+func (r *Receiver) branchOf(s *v1alpha1.InfrahubSync) string {
+	if r.opts.BranchOf != nil {
+		if b := r.opts.BranchOf(s.Name); b != "" {
+			return b
+		}
 	}
-	return s.Spec.Source.TargetBranch
+	if b := s.Spec.Source.TargetBranch; b != "main" {
+		return b
+	}
+	return ""
 }
 
 // sameInfrahub compares two Infrahub URLs by host and port; an empty source

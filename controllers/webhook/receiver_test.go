@@ -14,8 +14,10 @@ import (
 	"gotest.tools/v3/assert"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2/ktesting"
 
 	v1alpha1 "github.com/vidra-operator/vidra/apis/infrahub/v1alpha1"
+	"github.com/vidra-operator/vidra/controllers/metrics"
 	listers "github.com/vidra-operator/vidra/generated/listers/infrahub/v1alpha1"
 	"github.com/vidra-operator/vidra/infrahub"
 )
@@ -89,6 +91,10 @@ func TestReceiverTriggersMatchingSyncs(t *testing.T) {
 		),
 		Trigger: trig,
 		Now:     func() time.Time { return now },
+		// web has no target branch: it reads Infrahub's default, main here.
+		BranchOf: func(name string) string {
+			return map[string]string{"web": "main", "vms": "main", "preview": "feature", "other": "main"}[name]
+		},
 	})
 
 	cases := []struct {
@@ -162,4 +168,82 @@ func TestReceiverRejectsWhatItCannotTrust(t *testing.T) {
 	})
 	assert.Equal(t, triggered, int64(1))
 	assert.Equal(t, len(trig.take()), 0)
+}
+
+// The default branch is Infrahub's, by name: a sync without a target
+// branch follows what the InfrahubSync controller learnt, and matches every
+// branch while that is unknown. An artifact's deletion (a node deletion
+// event of kind CoreArtifact) triggers the syncs holding it, and only them.
+func TestReceiverDefaultBranchAndDeletions(t *testing.T) {
+	now := time.Date(2026, 8, 20, 10, 15, 3, 0, time.UTC)
+	deleted := func(id, branch string) []byte {
+		return []byte(fmt.Sprintf(`{"data":{"kind":"CoreArtifact","node_id":%q,"action":"deleted","fields":[],"changelog":{}},"id":"e3","branch":%q,"account_id":null,"occured_at":"2026-08-20 10:15:02.123456+00:00","event":"infrahub.node.deleted"}`, id, branch))
+	}
+	branches := map[string]string{"web": "trunk"} // "new" has not listed yet
+	syncs := syncLister(t,
+		newSync("web", "http://infrahub:8000", "main", "a1"), // the API default
+		newSync("new", "http://infrahub:8000", "main"),
+		newSync("feature", "http://infrahub:8000", "feature", "f1"),
+	)
+	cases := []struct {
+		name string
+		body []byte
+		want []string
+	}{
+		{"default branch trunk by name", artifactEvent("x", "trunk"), []string{"new", "web"}},
+		{"main is not the default", artifactEvent("x", "main"), []string{"new"}},
+		{"artifact deleted: its holder", deleted("a1", "trunk"), []string{"web"}},
+		{"artifact deleted on a branch", deleted("f1", "feature"), []string{"feature"}},
+		{"deletion of an artifact nobody holds", deleted("zz", "trunk"), nil},
+		{"other node deleted: the branch", []byte(`{"data":{"kind":"KubernetesWebserver","node_id":"n"},"id":"e4","branch":"trunk","event":"infrahub.node.deleted"}`), []string{"new", "web"}},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			trig := &recorder{}
+			r := NewReceiver(Options{
+				Key: func() ([]byte, error) { return secret, nil }, Syncs: syncs, Trigger: trig,
+				Now: func() time.Time { return now }, BranchOf: func(n string) string { return branches[n] },
+			})
+			assert.Equal(t, deliver(t, r, fmt.Sprintf("d-%d", i), now, tc.body, secret, ""), http.StatusNoContent)
+			assert.DeepEqual(t, trig.take(), tc.want)
+		})
+	}
+}
+
+// Rejected deliveries are counted in /metrics by reason and logged at most
+// once per interval and reason.
+func TestReceiverRejectionsCountedAndLogsRateLimited(t *testing.T) {
+	now := time.Date(2026, 8, 20, 10, 15, 3, 0, time.UTC)
+	reg := metrics.NewRegistry()
+	logger := ktesting.NewLogger(t, ktesting.NewConfig(ktesting.BufferLogs(true)))
+	r := NewReceiver(Options{
+		Key: func() ([]byte, error) { return secret, nil }, Syncs: syncLister(t), Trigger: &recorder{},
+		Now: func() time.Time { return now }, Deliveries: metrics.NewWebhookDeliveries(reg), Logger: logger,
+		LogInterval: time.Minute,
+	})
+	body := artifactEvent("a1", "main")
+	for i := range 5 {
+		assert.Equal(t, deliver(t, r, fmt.Sprintf("forged-%d", i), now, body, []byte("wrong"), ""), http.StatusUnauthorized)
+	}
+	assert.Equal(t, deliver(t, r, "stale", now.Add(-time.Hour), body, secret, ""), http.StatusUnauthorized)
+	now = now.Add(2 * time.Minute)
+	assert.Equal(t, deliver(t, r, "forged-late", now, body, []byte("wrong"), ""), http.StatusUnauthorized)
+	assert.Equal(t, deliver(t, r, "ok", now, body, secret, ""), http.StatusNoContent)
+
+	logged := logger.GetSink().(ktesting.Underlier).GetBuffer().String()
+	// bad_signature, stale, then bad_signature again after the interval.
+	assert.Equal(t, strings.Count(logged, "Webhook delivery rejected"), 3, logged)
+	assert.Equal(t, strings.Count(logged, `result="bad_signature"`), 2, logged)
+	assert.Assert(t, strings.Contains(logged, "withheldSinceLastLine=4"), logged)
+
+	var out strings.Builder
+	assert.NilError(t, reg.Write(&out))
+	text := out.String()
+	for _, line := range []string{
+		`vidra_webhook_deliveries_total{result="bad_signature"} 6`,
+		`vidra_webhook_deliveries_total{result="stale"} 1`,
+		`vidra_webhook_deliveries_total{result="accepted"} 1`,
+	} {
+		assert.Assert(t, strings.Contains(text, line), "%s not in\n%s", line, text)
+	}
 }

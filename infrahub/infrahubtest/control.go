@@ -55,6 +55,23 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 		}
 		s.AddBranch(q.Get("name"))
 		s.writeJSON(w, r, http.StatusOK, map[string]any{"branch": q.Get("name")})
+	case "/__fake__/settings":
+		// Switches of the real behaviours: ?graphql_enums=true|false,
+		// ?paging_by_name=true|false.
+		for key, set := range map[string]func(bool){"graphql_enums": s.SetGraphQLEnums, "paging_by_name": s.SetPagingByName} {
+			if v := q.Get(key); v != "" {
+				on, err := strconv.ParseBool(v)
+				if err != nil {
+					bad(key + ": not a boolean")
+					return
+				}
+				set(on)
+			}
+		}
+		s.mu.Lock()
+		out := map[string]any{"graphql_enums": s.st.enums, "paging_by_name": s.st.pagingByName, "default_branch": s.st.defaultBranch}
+		s.mu.Unlock()
+		s.writeJSON(w, r, http.StatusOK, out)
 	case "/__fake__/counts":
 		s.writeJSON(w, r, http.StatusOK, s.Counts())
 	case "/__fake__/counts/reset":

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	mrand "math/rand/v2"
 	"sort"
 	"strconv"
 	"strings"
@@ -163,6 +164,23 @@ func schemaTypes() map[string]*gqlTypeDef {
 				return attrVal{id: id, value: value, updated: v.v.at}, nil
 			})
 		}
+		// enumAttr is a Text attribute with an enum: its value is the
+		// GraphQL enum name in enum mode.
+		enumAttr := func(get func(view) (string, string)) *gqlFieldDef {
+			return field("TextAttribute", func(x *execCtx, src any, _ map[string]any) (any, error) {
+				v := src.(view)
+				id, value := get(v)
+				var out any
+				switch {
+				case value == "":
+				case x.s.st.enums:
+					out = enumName(value)
+				default:
+					out = value
+				}
+				return attrVal{id: id, value: out, updated: v.v.at}, nil
+			})
+		}
 		orNil := func(s string) any {
 			if s == "" {
 				return nil
@@ -176,11 +194,11 @@ func schemaTypes() map[string]*gqlTypeDef {
 			}),
 			"hfid": field("[String]", null),
 			"name": textAttr(func(v view) (string, any) { return v.rec.attrs.name, v.v.name }),
-			"status": textAttr(func(v view) (string, any) {
+			"status": enumAttr(func(v view) (string, string) {
 				return v.rec.attrs.status, v.v.status
 			}),
-			"content_type": textAttr(func(v view) (string, any) {
-				return v.rec.attrs.contentType, orNil(v.v.contentType)
+			"content_type": enumAttr(func(v view) (string, string) {
+				return v.rec.attrs.contentType, v.v.contentType
 			}),
 			"checksum": textAttr(func(v view) (string, any) {
 				return v.rec.attrs.checksum, orNil(v.v.checksum)
@@ -217,13 +235,16 @@ func schemaTypes() map[string]*gqlTypeDef {
 			return field(typ, func(_ *execCtx, src any, _ map[string]any) (any, error) { return get(src.(*branch)), nil })
 		}
 		obj("Branch", "OBJECT", nil, map[string]*gqlFieldDef{
-			"id":                 bf("String", func(b *branch) any { return b.id }),
-			"name":               bf("String", func(b *branch) any { return b.name }),
-			"description":        bf("String", func(*branch) any { return nil }),
-			"origin_branch":      bf("String", func(b *branch) any { return b.origin }),
-			"branched_from":      bf("String", func(b *branch) any { return infrahub.FormatAt(b.created) }),
-			"created_at":         bf("String", func(b *branch) any { return infrahub.FormatAt(b.created) }),
-			"is_default":         bf("Boolean", func(b *branch) any { return b.name == "main" }),
+			"id":            bf("String", func(b *branch) any { return b.id }),
+			"name":          bf("String", func(b *branch) any { return b.name }),
+			"description":   bf("String", func(*branch) any { return nil }),
+			"origin_branch": bf("String", func(b *branch) any { return b.origin }),
+			"branched_from": bf("String", func(b *branch) any { return infrahub.FormatAt(b.created) }),
+			"created_at":    bf("String", func(b *branch) any { return infrahub.FormatAt(b.created) }),
+			"is_default": field("Boolean", func(x *execCtx, src any, _ map[string]any) (any, error) {
+				return src.(*branch).name == x.s.st.defaultBranch, nil
+			}),
+			"is_isolated":        bf("Boolean", func(b *branch) any { return b.isolated }),
 			"sync_with_git":      bf("Boolean", func(*branch) any { return false }),
 			"has_schema_changes": bf("Boolean", func(*branch) any { return false }),
 			"status":             bf("String", func(*branch) any { return "OPEN" }),
@@ -1011,7 +1032,7 @@ func resolveArtifacts(x *execCtx, _ any, args map[string]any) (any, error) {
 		return ""
 	}
 	var items []view
-	for _, v := range x.br.artifactsAt(x.at) {
+	for _, v := range x.s.st.artifactsAt(x.br, x.at) {
 		ok := true
 		if ids, set := strs("ids"); set && !in(v.rec.id, ids) {
 			ok = false
@@ -1052,7 +1073,11 @@ func resolveArtifacts(x *execCtx, _ any, args map[string]any) (any, error) {
 			items = append(items, v)
 		}
 	}
-	if o, ok := args["order"].(map[string]any); ok {
+	if x.s.st.pagingByName {
+		// By name only: ties come in whatever order, different per request.
+		mrand.Shuffle(len(items), func(i, j int) { items[i], items[j] = items[j], items[i] })
+		sort.SliceStable(items, func(i, j int) bool { return items[i].v.name < items[j].v.name })
+	} else if o, ok := args["order"].(map[string]any); ok {
 		if disable, _ := o["disable"].(bool); disable {
 			sort.SliceStable(items, func(i, j int) bool { return items[i].rec.id < items[j].rec.id })
 		}
@@ -1200,6 +1225,61 @@ func usesFragment(doc *gqlDocument, sel []gqlSelection, name string, seen map[st
 			if f := doc.frags[s.name]; f != nil && !seen[s.name] {
 				seen[s.name] = true
 				if usesFragment(doc, f.sel, name, seen) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// enumName is the GraphQL enum name Infrahub generates for an enum value:
+// upper case, with characters not allowed in a name as underscores
+// (application/yaml: APPLICATION_YAML, image/svg+xml: IMAGE_SVG_XML).
+func enumName(v string) string {
+	b := []byte(strings.ToUpper(v))
+	for i, c := range b {
+		if (c < 'A' || c > 'Z') && (c < '0' || c > '9') {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
+// deniedKind returns the first kind, other than those allowed, whose
+// attributes the query reads: the definition of an artifact.
+func deniedKind(query string, allowed map[string]bool) string {
+	doc, err := parseGraphQL(query)
+	if err != nil {
+		return ""
+	}
+	for _, op := range doc.ops {
+		if !allowed["CoreArtifact"] && selects(doc, op.sel, "CoreArtifact", map[string]bool{}) {
+			return "CoreArtifact"
+		}
+		if !allowed["CoreArtifactDefinition"] && selects(doc, op.sel, "definition", map[string]bool{}) {
+			return "CoreArtifactDefinition"
+		}
+	}
+	return ""
+}
+
+// selects reports whether a field named name is selected anywhere.
+func selects(doc *gqlDocument, sel []gqlSelection, name string, seen map[string]bool) bool {
+	for _, s := range sel {
+		switch s := s.(type) {
+		case *gqlField:
+			if s.name == name || selects(doc, s.sel, name, seen) {
+				return true
+			}
+		case *gqlInline:
+			if selects(doc, s.sel, name, seen) {
+				return true
+			}
+		case *gqlSpread:
+			if f := doc.frags[s.name]; f != nil && !seen[s.name] {
+				seen[s.name] = true
+				if selects(doc, f.sel, name, seen) {
 					return true
 				}
 			}

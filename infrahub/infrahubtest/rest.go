@@ -32,7 +32,9 @@ func (s *Server) parseAt(r *http.Request) (time.Time, string, bool) {
 // restBranchAndAt resolves the `branch` and `at` query parameters of a REST
 // call, answering 400 when either is bad.
 func (s *Server) restBranchAndAt(w http.ResponseWriter, r *http.Request) (*branch, time.Time, bool) {
-	name := branchOrMain(r.URL.Query().Get("branch"))
+	s.mu.Lock()
+	name := s.st.branchOr(r.URL.Query().Get("branch"))
+	s.mu.Unlock()
 	s.mu.Lock()
 	br := s.st.branches[name]
 	s.mu.Unlock()
@@ -67,11 +69,10 @@ func (s *Server) handleGraphQL(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := strings.TrimPrefix(strings.TrimPrefix(r.URL.Path, "/graphql"), "/")
-	if name == "" {
-		name = "main"
-	}
 	s.mu.Lock()
+	name = s.st.branchOr(name)
 	br := s.st.branches[name]
+	s.st.priorities[r.Header.Get("X-Priority")]++
 	s.mu.Unlock()
 	if br == nil {
 		s.writeJSON(w, r, http.StatusNotFound, map[string]any{"errors": []string{"Branch: " + name + " not found."}})
@@ -116,7 +117,8 @@ func (s *Server) handleGraphQL(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	anon, denied := s.st.anonymous, s.st.denied[p.name]
-	mainCreated := s.st.branches["main"].created
+	viewKinds := s.st.viewKinds[p.name]
+	mainCreated := s.st.branches[s.st.defaultBranch].created
 	s.mu.Unlock()
 	if p.anonymous && (!anon || mutation) {
 		s.graphQLEnvelopeError(w, r, http.StatusUnauthorized, "AUTHENTICATION_REQUIRED", msgAuthRequiredG, nil)
@@ -127,6 +129,14 @@ func (s *Server) handleGraphQL(w http.ResponseWriter, r *http.Request) {
 			"You do not have one of the following permissions: object:*:CoreArtifact:view:allow_all",
 			map[string]any{"action": "view", "resource_kind": "CoreArtifact"})
 		return
+	}
+	if viewKinds != nil {
+		if kind := deniedKind(req.Query, viewKinds); kind != "" {
+			s.graphQLEnvelopeError(w, r, http.StatusForbidden, "PERMISSION_DENIED",
+				"You do not have one of the following permissions: object:*:"+kind+":view:allow_all",
+				map[string]any{"action": "view", "resource_kind": kind})
+			return
+		}
 	}
 	if !at.IsZero() && at.Before(mainCreated) {
 		// The boundary of every branch is its origin's creation: main's.
@@ -286,14 +296,7 @@ func (s *Server) handleArtifact(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	var v *artifactVersion
-	if rec := br.artifacts[id]; rec != nil {
-		if at.IsZero() {
-			v = rec.current()
-		} else {
-			v = rec.asOf(at)
-		}
-	}
+	v := s.st.artifactAt(br, id, at)
 	var content []byte
 	var found bool
 	if v != nil && v.storageID != "" {
@@ -334,7 +337,7 @@ func (s *Server) handleStorage(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleConfig(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
-	anon := s.st.anonymous
+	anon, enums := s.st.anonymous, s.st.enums
 	s.mu.Unlock()
 	s.writeJSON(w, r, http.StatusOK, map[string]any{
 		"main": map[string]any{
@@ -346,7 +349,7 @@ func (s *Server) handleConfig(w http.ResponseWriter, r *http.Request) {
 		},
 		"logging":               map[string]any{"remote": map[string]any{"enable": false}},
 		"analytics":             map[string]any{"enable": false},
-		"experimental_features": map[string]any{"graphql_enums": false},
+		"experimental_features": map[string]any{"graphql_enums": enums},
 		"sso":                   map[string]any{"providers": []any{}, "enabled": false},
 	})
 }
@@ -356,7 +359,7 @@ func (s *Server) handleInfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	id := s.st.branches["main"].id
+	id := s.st.branches[s.st.defaultBranch].id
 	s.mu.Unlock()
 	s.writeJSON(w, r, http.StatusOK, map[string]any{"deployment_id": id, "version": Version})
 }

@@ -82,6 +82,9 @@ type Server struct {
 	retryDelay    time.Duration
 	webhookClient *http.Client
 	defaults      ArtifactSpec
+	defaultBranch string
+	enumsAtStart  bool
+	signing       string
 
 	mu sync.Mutex
 	st state
@@ -127,6 +130,14 @@ func WithArtifactDefaults(spec ArtifactSpec) Option {
 	}
 }
 
+// WithDefaultBranch names the default branch (INFRAHUB_INITIAL_DEFAULT_BRANCH;
+// default "main").
+func WithDefaultBranch(name string) Option { return func(s *Server) { s.defaultBranch = name } }
+
+// WithGraphQLEnums starts the fake with experimental_features.graphql_enums
+// on (see SetGraphQLEnums).
+func WithGraphQLEnums() Option { return func(s *Server) { s.enumsAtStart = true } }
+
 // NewServer starts a fake Infrahub on a loopback port. Close it when done.
 func NewServer(opts ...Option) *Server {
 	s := NewUnstartedServer(opts...)
@@ -152,7 +163,8 @@ func NewUnstartedServer(opts ...Option) *Server {
 	if s.webhookClient == nil {
 		s.webhookClient = &http.Client{Timeout: 10 * time.Second}
 	}
-	s.st.init(s.clock())
+	s.st.init(s.clock(), s.defaultBranch)
+	s.st.enums = s.enumsAtStart
 	return s
 }
 
@@ -341,6 +353,7 @@ func endpointOf(path string) string {
 //	DELETE /__fake__/artifacts?branch=&id=        delete an artifact
 //	POST   /__fake__/artifacts/status?branch=&id=&status=
 //	POST   /__fake__/branches?name=
+//	POST   /__fake__/settings?graphql_enums=&paging_by_name=  real-Infrahub switches
 //	GET    /__fake__/counts                       request counters
 //	POST   /__fake__/counts/reset
 //	POST   /__fake__/faults?endpoint=&status=&retry_after=&latency=&times=&truncate=&graphql_error=

@@ -3,6 +3,7 @@ package infrahubtest
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -352,9 +353,11 @@ func TestGraphQL(t *testing.T) {
 	// Branch names with slashes, escaped or not.
 	s.AddBranch("feature/x")
 	s.SetArtifact("feature/x", ArtifactSpec{TargetLabel: "f", Content: []byte("f")})
+	// The branch sees its own artifact and those of main.
+	mainCount := len(s.Artifacts("main"))
 	for _, p := range []string{"/graphql/feature/x", "/graphql/feature%2Fx"} {
 		r = gql(t, s, p, `{ CoreArtifact { count } }`, nil, nil)
-		assert.Equal(t, r.body, `{"data":{"CoreArtifact":{"count":1}}}`, p)
+		assert.Equal(t, r.body, fmt.Sprintf(`{"data":{"CoreArtifact":{"count":%d}}}`, mainCount+1), p)
 	}
 }
 
@@ -454,4 +457,65 @@ fragment F on T { h }`)
 	f := doc.ops[0].sel[0].(*gqlField)
 	assert.Equal(t, f.key(), "x")
 	assert.DeepEqual(t, plain(f.args[1].value), map[string]any{"k": []any{int64(1), 2500.0, true, nil, "ENUM", "sé"}}, cmp.Comparer(func(a, b float64) bool { return a == b }))
+}
+
+// The real behaviours the fake can switch on, as raw answers.
+func TestRealInfrahubSwitches(t *testing.T) {
+	s := newTestServer(t)
+	s.SetArtifact("", ArtifactSpec{TargetLabel: "a", ContentType: "image/svg+xml", Content: []byte("<svg/>")})
+	q := `{ CoreArtifact { edges { node { status { value } content_type { value } } } } }`
+
+	r := gql(t, s, "/graphql", q, nil, nil)
+	assert.Equal(t, r.body, `{"data":{"CoreArtifact":{"edges":[{"node":{"status":{"value":"Ready"},"content_type":{"value":"image/svg+xml"}}}]}}}`)
+	r = do(t, s, "POST", "/__fake__/settings?graphql_enums=true", nil, "")
+	assert.Equal(t, r.status, 200, r.body)
+	r = gql(t, s, "/graphql", q, nil, nil)
+	assert.Equal(t, r.body, `{"data":{"CoreArtifact":{"edges":[{"node":{"status":{"value":"READY"},"content_type":{"value":"IMAGE_SVG_XML"}}}]}}}`)
+	r = do(t, s, "GET", "/api/config", nil, "")
+	assert.Assert(t, is.Contains(r.body, `"graphql_enums":true`))
+
+	// X-Priority is counted per value.
+	gql(t, s, "/graphql", q, nil, map[string]string{"X-Priority": "low"})
+	assert.Equal(t, s.Priorities()["low"], 1)
+
+	// A default branch not called main.
+	trunk := NewServer(WithDefaultBranch("trunk"))
+	t.Cleanup(trunk.Close)
+	r = gql(t, trunk, "/graphql", `{ Branch { name is_default } }`, nil, nil)
+	assert.Equal(t, r.body, `{"data":{"Branch":[{"name":"trunk","is_default":true}]}}`)
+	r = gql(t, trunk, "/graphql/main", `{ Branch { name } }`, nil, nil)
+	assert.Equal(t, r.status, 404)
+}
+
+// Deliveries are signed over Infrahub's rendering of the payload: ASCII
+// escapes, while the body is raw UTF-8.
+func TestWebhookSignedRendering(t *testing.T) {
+	for mode, want := range map[string]string{
+		SigningCompactASCII: `"artifact_definition_name":"D\u00e9f"`,
+		SigningSpacedASCII:  `"artifact_definition_name": "D\u00e9f"`,
+		SigningPythonStr:    `'artifact_definition_name': 'Déf'`,
+		SigningBody:         `"artifact_definition_name":"Déf"`,
+	} {
+		s := NewServer(WithWebhookSigning(mode), WithWebhookRetryDelay(time.Millisecond))
+		s.SetWebhook("http://127.0.0.1:1/unreachable", []byte("k"))
+		s.SetArtifact("", ArtifactSpec{DefinitionName: "Déf", TargetLabel: "a", Content: []byte("x")})
+		d := s.Deliveries()
+		assert.Equal(t, len(d), 1)
+		assert.Assert(t, is.Contains(string(d[0].Signed), want), mode)
+		assert.Assert(t, is.Contains(string(d[0].Body), `"artifact_definition_name":"Déf"`), mode)
+		s.Close()
+	}
+}
+
+// A branch deletes an artifact it sees from main on the branch only.
+func TestBranchDeletesInheritedArtifact(t *testing.T) {
+	s := newTestServer(t)
+	a := s.SetArtifact("", ArtifactSpec{TargetLabel: "a", Content: []byte("a")})
+	s.SetArtifact("", ArtifactSpec{TargetLabel: "b", Content: []byte("b")})
+	s.AddBranch("feature")
+	assert.Equal(t, len(s.Artifacts("feature")), 2)
+	assert.Assert(t, s.DeleteArtifact("feature", a.ID))
+	assert.Assert(t, !s.DeleteArtifact("feature", a.ID), "deleted twice")
+	assert.Equal(t, len(s.Artifacts("feature")), 1)
+	assert.Equal(t, len(s.Artifacts("main")), 2)
 }

@@ -21,6 +21,21 @@ type state struct {
 	issued         []string        // access tokens issued, for ExpireAccessTokens
 	expired        map[string]bool // tokens forced expired
 
+	// defaultBranch is the branch reads without a branch go to (Infrahub's
+	// INFRAHUB_INITIAL_DEFAULT_BRANCH; "main" unless WithDefaultBranch).
+	defaultBranch string
+	// enums renders status and content_type as GraphQL enums (READY,
+	// APPLICATION_YAML), as experimental_features.graphql_enums does.
+	enums bool
+	// pagingByName orders listings by name only, ties in no stable order,
+	// as Infrahub before 1.0 did and regardless of order: {disable: true}.
+	pagingByName bool
+	// viewKinds, when set for a principal, are the only kinds it may view.
+	viewKinds map[string]map[string]bool
+	// priorities counts the X-Priority header of GraphQL requests ("" when
+	// absent).
+	priorities map[string]int
+
 	branches    map[string]*branch
 	definitions map[string]*definition // by name
 	targets     map[string]*target     // by kind + "/" + label
@@ -35,10 +50,13 @@ type state struct {
 }
 
 type branch struct {
-	name      string
-	id        string
-	created   time.Time
-	origin    string
+	name    string
+	id      string
+	created time.Time
+	origin  string
+	// isolated branches see their origin's artifacts as of their creation;
+	// the others see the origin's current ones.
+	isolated  bool
 	artifacts map[string]*artifactRecord
 }
 
@@ -76,7 +94,7 @@ type artifactVersion struct {
 	tgt         *target
 }
 
-func (st *state) init(now time.Time) {
+func (st *state) init(now time.Time, defaultBranch string) {
 	st.users = map[string]string{}
 	st.accounts = map[string]string{}
 	st.tokens = map[string]string{}
@@ -94,7 +112,13 @@ func (st *state) init(now time.Time) {
 	st.queries = map[string]string{"ArtifactIDs": ArtifactIDsQuery}
 	st.counts = map[string]int{}
 	st.faults = map[string][]*activeFault{}
-	st.branches["main"] = &branch{name: "main", id: newUUID(), created: now, origin: "main", artifacts: map[string]*artifactRecord{}}
+	st.viewKinds = map[string]map[string]bool{}
+	st.priorities = map[string]int{}
+	if defaultBranch == "" {
+		defaultBranch = "main"
+	}
+	st.defaultBranch = defaultBranch
+	st.branches[defaultBranch] = &branch{name: defaultBranch, id: newUUID(), created: now, origin: defaultBranch, artifacts: map[string]*artifactRecord{}}
 }
 
 // current returns the latest version, nil when the artifact is deleted.
@@ -125,20 +149,47 @@ type view struct {
 	v   *artifactVersion
 }
 
-// artifactsAt lists the artifacts of a branch at t (zero t = now), sorted
-// by name then id.
-func (b *branch) artifactsAt(t time.Time) []view {
-	out := make([]view, 0, len(b.artifacts))
-	for _, rec := range b.artifacts {
-		var v *artifactVersion
-		if t.IsZero() {
-			v = rec.current()
-		} else {
-			v = rec.asOf(t)
+// versionAt returns the version of rec at t (zero t = now).
+func (a *artifactRecord) versionAt(t time.Time) *artifactVersion {
+	if t.IsZero() {
+		return a.current()
+	}
+	return a.asOf(t)
+}
+
+// originView returns the time at which b reads its origin's data for a
+// read of b at t: the branch point for isolated branches.
+func (b *branch) originView(t time.Time) time.Time {
+	if !b.isolated {
+		return t
+	}
+	if t.IsZero() || t.After(b.created) {
+		return b.created
+	}
+	return t
+}
+
+// artifactsAt lists the artifacts a read of b at t (zero t = now) sees,
+// sorted by name then id: b's own, and those of the branches it came from
+// that b has no record of.
+func (st *state) artifactsAt(b *branch, t time.Time) []view {
+	var out []view
+	seen := map[string]bool{}
+	for depth := 0; b != nil && depth < 16; depth++ {
+		for id, rec := range b.artifacts {
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+			if v := rec.versionAt(t); v != nil {
+				out = append(out, view{rec, v})
+			}
 		}
-		if v != nil {
-			out = append(out, view{rec, v})
+		if b.origin == b.name {
+			break
 		}
+		t = b.originView(t)
+		b = st.branches[b.origin]
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].v.name != out[j].v.name {
@@ -147,6 +198,21 @@ func (b *branch) artifactsAt(t time.Time) []view {
 		return out[i].rec.id < out[j].rec.id
 	})
 	return out
+}
+
+// artifactAt finds one artifact as a read of b at t sees it.
+func (st *state) artifactAt(b *branch, id string, t time.Time) *artifactVersion {
+	for depth := 0; b != nil && depth < 16; depth++ {
+		if rec := b.artifacts[id]; rec != nil {
+			return rec.versionAt(t)
+		}
+		if b.origin == b.name {
+			return nil
+		}
+		t = b.originView(t)
+		b = st.branches[b.origin]
+	}
+	return nil
 }
 
 // ---- public seeding API ----
@@ -242,21 +308,85 @@ func (s *Server) AddStoredQuery(name, query string) {
 	s.st.queries[name] = query
 }
 
-// AddBranch creates a branch off main, created now. main always exists.
+// AddBranch creates an isolated branch off the default branch, created
+// now (Infrahub's default): it sees the default branch's artifacts as of
+// now, and its own. The default branch always exists.
 func (s *Server) AddBranch(name string) {
+	s.AddBranchFrom(name, "", true)
+}
+
+// AddBranchFrom creates a branch off origin ("" = the default branch). A
+// branch that is not isolated sees its origin's current artifacts.
+func (s *Server) AddBranchFrom(name, origin string, isolated bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.addBranchLocked(name)
+	b := s.addBranchLocked(name)
+	if origin != "" && s.st.branches[origin] != nil && origin != name {
+		b.origin = origin
+	}
+	b.isolated = isolated
 }
 
 func (s *Server) addBranchLocked(name string) *branch {
 	if b, ok := s.st.branches[name]; ok {
 		return b
 	}
-	b := &branch{name: name, id: newUUID(), created: s.now(), origin: "main", artifacts: map[string]*artifactRecord{}}
+	b := &branch{name: name, id: newUUID(), created: s.now(), origin: s.st.defaultBranch, isolated: true, artifacts: map[string]*artifactRecord{}}
 	s.st.branches[name] = b
 	s.logf("branch created", "branch", name)
 	return b
+}
+
+// DefaultBranch returns the name of the default branch.
+func (s *Server) DefaultBranch() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.st.defaultBranch
+}
+
+// SetGraphQLEnums switches experimental_features.graphql_enums: artifact
+// status and content_type values are then GraphQL enum names (READY,
+// APPLICATION_YAML) in GraphQL answers.
+func (s *Server) SetGraphQLEnums(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.st.enums = on
+}
+
+// SetPagingByName makes CoreArtifact listings order by name only, with
+// artifacts of the same name in a different order on every request, as
+// Infrahub before 1.0 did; order: {disable: true} is ignored. Pages of a
+// listing then overlap and skip artifacts.
+func (s *Server) SetPagingByName(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.st.pagingByName = on
+}
+
+// RestrictView limits what principal (as for DenyRead) may view to kinds,
+// e.g. only "CoreArtifact": a GraphQL query selecting a relationship to
+// another kind's attributes (the definition's) then fails with 403
+// PERMISSION_DENIED, as Infrahub's object permission checker does.
+func (s *Server) RestrictView(principal string, kinds ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	set := map[string]bool{}
+	for _, k := range kinds {
+		set[k] = true
+	}
+	s.st.viewKinds[principalKey(principal, s.st.tokens)] = set
+}
+
+// Priorities returns how many GraphQL requests carried each X-Priority
+// value ("" for none).
+func (s *Server) Priorities() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]int, len(s.st.priorities))
+	for k, v := range s.st.priorities {
+		out[k] = v
+	}
+	return out
 }
 
 // ArtifactSpec describes an artifact to create or regenerate.
@@ -324,10 +454,7 @@ func infoOf(branchName string, rec *artifactRecord, v *artifactVersion) Artifact
 func (s *Server) SetArtifact(branchName string, spec ArtifactSpec) ArtifactInfo {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if branchName == "" {
-		branchName = "main"
-	}
-	b := s.addBranchLocked(branchName)
+	b := s.addBranchLocked(s.st.branchOr(branchName))
 	if spec.Name == "" {
 		spec.Name = s.defaults.Name
 	}
@@ -355,6 +482,17 @@ func (s *Server) SetArtifact(branchName string, spec ArtifactSpec) ArtifactInfo 
 	var prev *artifactVersion
 	if rec != nil {
 		prev = rec.current()
+	} else if inherited := s.inheritedLocked(b, spec); inherited.rec != nil {
+		// A branch changes an artifact it sees from its origin: the same
+		// node, changed on this branch only.
+		local := &artifactRecord{id: inherited.rec.id, attrs: inherited.rec.attrs}
+		b.artifacts[local.id] = local
+		defer func() {
+			if len(local.history) == 0 { // nothing changed after all
+				delete(b.artifacts, local.id)
+			}
+		}()
+		rec, prev = local, inherited.v
 	}
 	isNew := prev == nil
 	if isNew {
@@ -418,6 +556,24 @@ func (s *Server) SetArtifact(branchName string, spec ArtifactSpec) ArtifactInfo 
 	return out
 }
 
+// inheritedLocked finds the artifact spec designates among those b sees
+// from the branches it came from.
+func (s *Server) inheritedLocked(b *branch, spec ArtifactSpec) view {
+	if b.origin == b.name || (spec.ID == "" && spec.TargetLabel == "") {
+		return view{}
+	}
+	for _, v := range s.st.artifactsAt(b, time.Time{}) {
+		if b.artifacts[v.rec.id] != nil {
+			continue
+		}
+		if spec.ID != "" && v.rec.id == spec.ID ||
+			spec.ID == "" && v.v.name == spec.Name && v.v.def.name == spec.DefinitionName && v.v.tgt.label == spec.TargetLabel {
+			return v
+		}
+	}
+	return view{}
+}
+
 func (s *Server) definitionLocked(name, artifactName, contentType string) *definition {
 	if d, ok := s.st.definitions[name]; ok {
 		return d
@@ -439,7 +595,7 @@ func (s *Server) targetLocked(kind, label string) *target {
 
 // liveArtifactLocked finds an artifact that exists now; rec is nil if not.
 func (s *Server) liveArtifactLocked(branchName, id string) (*branch, *artifactRecord) {
-	b := s.st.branches[branchOrMain(branchName)]
+	b := s.st.branches[s.st.branchOr(branchName)]
 	if b == nil || b.artifacts[id] == nil || b.artifacts[id].current() == nil {
 		return b, nil
 	}
@@ -462,17 +618,34 @@ func (s *Server) SetArtifactStatus(branchName, id, status string) bool {
 	return true
 }
 
-// DeleteArtifact deletes an artifact (its stored objects stay readable).
+// DeleteArtifact deletes an artifact (its stored objects stay readable);
+// on a branch, also one it sees from its origin (there only).
 // It reports false when there was none. Matching webhooks receive an
 // infrahub.node.deleted event of kind CoreArtifact.
 func (s *Server) DeleteArtifact(branchName, id string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	b, rec := s.liveArtifactLocked(branchName, id)
-	if rec == nil {
+	var prev *artifactVersion
+	if rec != nil {
+		prev = rec.current()
+	} else if b != nil {
+		// An artifact the branch sees from its origin: deleted on this
+		// branch only.
+		if prev = s.st.artifactAt(b, id, time.Time{}); prev == nil || b.artifacts[id] != nil {
+			return false
+		}
+		var attrs attrIDs
+		for _, v := range s.st.artifactsAt(b, time.Time{}) {
+			if v.rec.id == id {
+				attrs = v.rec.attrs
+			}
+		}
+		rec = &artifactRecord{id: id, attrs: attrs}
+		b.artifacts[id] = rec
+	} else {
 		return false
 	}
-	prev := rec.current()
 	next := *prev
 	next.at, next.deleted = s.now(), true
 	rec.history = append(rec.history, next)
@@ -485,12 +658,12 @@ func (s *Server) DeleteArtifact(branchName, id string) bool {
 func (s *Server) Artifacts(branchName string) []ArtifactInfo {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	b := s.st.branches[branchOrMain(branchName)]
+	b := s.st.branches[s.st.branchOr(branchName)]
 	if b == nil {
 		return nil
 	}
 	var out []ArtifactInfo
-	for _, v := range b.artifactsAt(time.Time{}) {
+	for _, v := range s.st.artifactsAt(b, time.Time{}) {
 		out = append(out, infoOf(b.name, v.rec, v.v))
 	}
 	return out
@@ -504,9 +677,10 @@ func (s *Server) Content(storageID string) ([]byte, bool) {
 	return append([]byte(nil), b...), ok
 }
 
-func branchOrMain(b string) string {
+// branchOr returns b, or the default branch for "".
+func (st *state) branchOr(b string) string {
 	if b == "" {
-		return "main"
+		return st.defaultBranch
 	}
 	return b
 }

@@ -5,9 +5,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf16"
 
 	"github.com/vidra-operator/vidra/infrahub"
 )
@@ -44,10 +48,13 @@ type Delivery struct {
 	EventID   string
 	Branch    string
 	Body      []byte
-	Attempts  int
-	Status    int // of the last attempt, 0 for a network error
-	Err       string
-	Done      bool
+	// Signed is the text the signature covers: Infrahub's rendering of the
+	// payload (see WithWebhookSigning), not Body when it holds non-ASCII.
+	Signed   []byte
+	Attempts int
+	Status   int // of the last attempt, 0 for a network error
+	Err      string
+	Done     bool
 }
 
 // SetWebhook replaces all webhooks by one to url signed with secret, with
@@ -95,86 +102,76 @@ func (s *Server) FlushWebhooks(ctx context.Context) error {
 	}
 }
 
-type artifactEventData struct {
-	NodeID                 string  `json:"node_id"`
-	ArtifactDefinitionID   string  `json:"artifact_definition_id"`
-	ArtifactDefinitionName string  `json:"artifact_definition_name"`
-	TargetID               string  `json:"target_id"`
-	TargetKind             string  `json:"target_kind"`
-	Checksum               string  `json:"checksum"`
-	ChecksumPrevious       *string `json:"checksum_previous"`
-	StorageID              string  `json:"storage_id"`
-	StorageIDPrevious      *string `json:"storage_id_previous"`
-}
-
-type nodeEventData struct {
-	Kind      string         `json:"kind"`
-	NodeID    string         `json:"node_id"`
-	Action    string         `json:"action"`
-	Fields    []string       `json:"fields"`
-	Changelog map[string]any `json:"changelog"`
-}
-
-type eventPayload struct {
-	Data      any     `json:"data"`
-	ID        string  `json:"id"`
-	Branch    *string `json:"branch"`
-	AccountID *string `json:"account_id"`
-	OccuredAt string  `json:"occured_at"`
-	Event     string  `json:"event"`
-}
-
-func nullable(s string) *string {
+func nullable(s string) any {
 	if s == "" {
 		return nil
 	}
-	return &s
+	return s
 }
 
+// Event payloads are ordered objects: Infrahub builds them as Python dicts,
+// whose insertion order both the body and the signed rendering keep.
+
 func (s *Server) emitArtifactEventLocked(branchName string, rec *artifactRecord, prev, next *artifactVersion, event string) {
-	s.emitLocked(branchName, "CoreArtifact", event, artifactEventData{
-		NodeID:                 rec.id,
-		ArtifactDefinitionID:   next.def.id,
-		ArtifactDefinitionName: next.def.name,
-		TargetID:               next.tgt.id,
-		TargetKind:             next.tgt.kind,
-		Checksum:               next.checksum,
-		ChecksumPrevious:       nullable(prev.checksum),
-		StorageID:              next.storageID,
-		StorageIDPrevious:      nullable(prev.storageID),
+	s.emitLocked(branchName, "CoreArtifact", event, gqlObject{
+		{"node_id", rec.id},
+		{"artifact_definition_id", next.def.id},
+		{"artifact_definition_name", next.def.name},
+		{"target_id", next.tgt.id},
+		{"target_kind", next.tgt.kind},
+		{"checksum", next.checksum},
+		{"checksum_previous", nullable(prev.checksum)},
+		{"storage_id", next.storageID},
+		{"storage_id_previous", nullable(prev.storageID)},
 	})
 }
 
+// emitNodeDeletedLocked sends the node deletion event Infrahub emits when
+// an artifact is deleted, e.g. by 1.11's artifact generation when its
+// target left the definition's group.
 func (s *Server) emitNodeDeletedLocked(branchName string, rec *artifactRecord, prev *artifactVersion) {
-	s.emitLocked(branchName, "CoreArtifact", "infrahub.node.deleted", nodeEventData{
-		Kind: "CoreArtifact", NodeID: rec.id, Action: "deleted", Fields: []string{},
-		Changelog: map[string]any{"node_id": rec.id, "node_kind": "CoreArtifact", "display_label": prev.name,
-			"attributes": map[string]any{}, "relationships": map[string]any{}},
+	s.emitLocked(branchName, "CoreArtifact", "infrahub.node.deleted", gqlObject{
+		{"kind", "CoreArtifact"},
+		{"node_id", rec.id},
+		{"action", "deleted"},
+		{"fields", []any{}},
+		{"changelog", gqlObject{
+			{"node_id", rec.id},
+			{"node_kind", "CoreArtifact"},
+			{"display_label", prev.name},
+			{"attributes", gqlObject{}},
+			{"relationships", gqlObject{}},
+		}},
 	})
 }
 
 // emitLocked sends an event to every matching webhook, asynchronously.
 func (s *Server) emitLocked(branchName, kind, event string, data any) {
 	now := s.now().UTC()
-	payload := eventPayload{
-		Data:      data,
-		ID:        newUUID(),
-		Branch:    nullable(branchName),
-		OccuredAt: now.Format("2006-01-02 15:04:05.000000+00:00"),
-		Event:     event,
+	eventID := newUUID()
+	payload := gqlObject{
+		{"data", data},
+		{"id", eventID},
+		{"branch", nullable(branchName)},
+		{"account_id", nil},
+		{"occured_at", now.Format("2006-01-02 15:04:05.000000+00:00")},
+		{"event", event},
 	}
+	// httpx sends json.dumps(ensure_ascii=False, compact); Infrahub signs
+	// its own rendering of the same dict.
 	body, err := marshalCompact(payload)
 	if err != nil {
 		return
 	}
+	signed := renderSigned(payload, s.signing)
 	for _, h := range s.st.webhooks {
 		switch h.BranchScope {
 		case ScopeDefaultBranch:
-			if branchName != "main" {
+			if branchName != s.st.defaultBranch {
 				continue
 			}
 		case ScopeOtherBranches:
-			if branchName == "main" {
+			if branchName == s.st.defaultBranch {
 				continue
 			}
 		}
@@ -185,16 +182,16 @@ func (s *Server) emitLocked(branchName, kind, event string, data any) {
 			continue
 		}
 		i := len(s.st.deliveries)
-		s.st.deliveries = append(s.st.deliveries, Delivery{URL: h.URL, EventType: event, EventID: payload.ID,
-			Branch: branchName, Body: body})
+		s.st.deliveries = append(s.st.deliveries, Delivery{URL: h.URL, EventType: event, EventID: eventID,
+			Branch: branchName, Body: body, Signed: signed})
 		s.wg.Add(1)
-		go s.deliver(i, h, body)
+		go s.deliver(i, h, body, signed)
 	}
 }
 
 // deliver POSTs one event: up to 4 attempts (the first and 3 retries),
 // each signed anew with a fresh webhook-id, like Infrahub 1.11.
-func (s *Server) deliver(i int, h WebhookConfig, body []byte) {
+func (s *Server) deliver(i int, h WebhookConfig, body, signed []byte) {
 	defer s.wg.Done()
 	const attempts = 4
 	for n := 1; n <= attempts; n++ {
@@ -214,7 +211,7 @@ func (s *Server) deliver(i int, h WebhookConfig, body []byte) {
 			if len(h.Secret) > 0 {
 				req.Header.Set(infrahub.HeaderWebhookID, id)
 				req.Header.Set(infrahub.HeaderWebhookTimestamp, strconv.FormatInt(ts.Unix(), 10))
-				req.Header.Set(infrahub.HeaderWebhookSignature, infrahub.SignWebhook(h.Secret, id, ts, body))
+				req.Header.Set(infrahub.HeaderWebhookSignature, infrahub.SignWebhook(h.Secret, id, ts, signed))
 			}
 			s.count(EndpointWebhook)
 			resp, derr := s.webhookClient.Do(req)
@@ -240,5 +237,161 @@ func (s *Server) deliver(i int, h WebhookConfig, body []byte) {
 		if n < attempts {
 			time.Sleep(s.retryDelay)
 		}
+	}
+}
+
+// Webhook signing modes: how the payload is rendered for the signature, by
+// Infrahub release. The body sent is always compact UTF-8 JSON.
+const (
+	// SigningCompactASCII: json.dumps(payload, separators=(",", ":")) with
+	// ASCII escapes, Infrahub 1.11 (the default).
+	SigningCompactASCII = "json-compact-ascii"
+	// SigningSpacedASCII: json.dumps(payload), the releases before compact
+	// separators were pinned.
+	SigningSpacedASCII = "json-spaced-ascii"
+	// SigningPythonStr: str(payload), releases up to 1.2.
+	SigningPythonStr = "python-str"
+	// SigningBody: the body bytes themselves (not an Infrahub release; what
+	// a receiver verifying only the raw body expects).
+	SigningBody = "body"
+)
+
+// WithWebhookSigning sets the signing mode (default SigningCompactASCII).
+func WithWebhookSigning(mode string) Option { return func(s *Server) { s.signing = mode } }
+
+// renderSigned renders an event payload as the given mode signs it.
+func renderSigned(payload any, mode string) []byte {
+	var b bytes.Buffer
+	switch mode {
+	case SigningBody:
+		out, _ := marshalCompact(payload)
+		return out
+	case SigningPythonStr:
+		pyStr(&b, payload)
+	case SigningSpacedASCII:
+		pyDumps(&b, payload, ", ", ": ")
+	default:
+		pyDumps(&b, payload, ",", ":")
+	}
+	return b.Bytes()
+}
+
+// pyDumps writes v as Python's json.dumps with ensure_ascii (its default).
+func pyDumps(b *bytes.Buffer, v any, itemSep, keySep string) {
+	switch x := v.(type) {
+	case gqlObject:
+		b.WriteByte('{')
+		for i, kv := range x {
+			if i > 0 {
+				b.WriteString(itemSep)
+			}
+			pyDumps(b, kv.k, itemSep, keySep)
+			b.WriteString(keySep)
+			pyDumps(b, kv.v, itemSep, keySep)
+		}
+		b.WriteByte('}')
+	case []any:
+		b.WriteByte('[')
+		for i, it := range x {
+			if i > 0 {
+				b.WriteString(itemSep)
+			}
+			pyDumps(b, it, itemSep, keySep)
+		}
+		b.WriteByte(']')
+	case string:
+		b.WriteByte('"')
+		for _, u := range utf16.Encode([]rune(x)) {
+			switch {
+			case u == '"' || u == '\\':
+				b.WriteByte('\\')
+				b.WriteByte(byte(u))
+			case u == '\n':
+				b.WriteString(`\n`)
+			case u == '\r':
+				b.WriteString(`\r`)
+			case u == '\t':
+				b.WriteString(`\t`)
+			case u == '\b':
+				b.WriteString(`\b`)
+			case u == '\f':
+				b.WriteString(`\f`)
+			case u < 0x20 || u > 0x7e:
+				fmt.Fprintf(b, `\u%04x`, u)
+			default:
+				b.WriteByte(byte(u))
+			}
+		}
+		b.WriteByte('"')
+	case nil:
+		b.WriteString("null")
+	case bool:
+		b.WriteString(strconv.FormatBool(x))
+	case int:
+		b.WriteString(strconv.Itoa(x))
+	}
+}
+
+// pyStr writes v as Python's str() of the dict.
+func pyStr(b *bytes.Buffer, v any) {
+	switch x := v.(type) {
+	case gqlObject:
+		b.WriteByte('{')
+		for i, kv := range x {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			pyStr(b, kv.k)
+			b.WriteString(": ")
+			pyStr(b, kv.v)
+		}
+		b.WriteByte('}')
+	case []any:
+		b.WriteByte('[')
+		for i, it := range x {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			pyStr(b, it)
+		}
+		b.WriteByte(']')
+	case string:
+		q := byte('\'')
+		if strings.ContainsRune(x, '\'') && !strings.ContainsRune(x, '"') {
+			q = '"'
+		}
+		b.WriteByte(q)
+		for _, r := range x {
+			switch {
+			case r == rune(q) || r == '\\':
+				b.WriteByte('\\')
+				b.WriteRune(r)
+			case r == '\n':
+				b.WriteString(`\n`)
+			case r == '\r':
+				b.WriteString(`\r`)
+			case r == '\t':
+				b.WriteString(`\t`)
+			case r < 0x20 || r == 0x7f || (r > 0x7f && r <= 0xff && !unicode.IsPrint(r)):
+				fmt.Fprintf(b, `\x%02x`, r)
+			case !unicode.IsPrint(r) && r <= 0xffff:
+				fmt.Fprintf(b, `\u%04x`, r)
+			case !unicode.IsPrint(r):
+				fmt.Fprintf(b, `\U%08x`, r)
+			default:
+				b.WriteRune(r)
+			}
+		}
+		b.WriteByte(q)
+	case nil:
+		b.WriteString("None")
+	case bool:
+		if x {
+			b.WriteString("True")
+		} else {
+			b.WriteString("False")
+		}
+	case int:
+		b.WriteString(strconv.Itoa(x))
 	}
 }

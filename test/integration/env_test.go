@@ -71,6 +71,12 @@ const (
 // at a time: two operators on one cluster would fight over the same objects.
 func newEnv(t *testing.T, tune ...func(*operator.Config)) *env {
 	t.Helper()
+	return newEnvWithFake(t, nil, tune...)
+}
+
+// newEnvWithFake is newEnv with options for the fake Infrahub.
+func newEnvWithFake(t *testing.T, fakeOpts []infrahubtest.Option, tune ...func(*operator.Config)) *env {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	cfg := cp.RESTConfig()
 	e := &env{t: t, ctx: ctx}
@@ -81,7 +87,7 @@ func newEnv(t *testing.T, tune ...func(*operator.Config)) *env {
 	_, err := e.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: e.ns}}, metav1.CreateOptions{})
 	assert.NilError(t, err)
 
-	e.fake = infrahubtest.NewServer()
+	e.fake = infrahubtest.NewServer(fakeOpts...)
 	e.fake.AddUser(fakeUser, fakePassword)
 	e.secret(credsSecret, map[string]string{"username": fakeUser, "password": fakePassword}, nil)
 	// Runs after the operator's own cleanup (cleanups run last first).

@@ -177,10 +177,13 @@ func TestArtifactNotReadyKeepsLastApplied(t *testing.T) {
 	a := e.fake.SetArtifact("main", infrahubtest.ArtifactSpec{Name: "Pending_Manifest", TargetLabel: "p", Content: webserver("pend", "pending-ns", 1)})
 	e.newSync("pending", "Pending_Manifest")
 	e.waitReady("pending")
-	assert.Assert(t, e.fake.SetArtifactStatus("main", a.ID, "Error"))
+	// Processing (and Pending) have no content to apply yet. An artifact in
+	// Error keeps its last good content, which is applied: see
+	// TestErrorArtifactWithContentIsApplied.
+	assert.Assert(t, e.fake.SetArtifactStatus("main", a.ID, "Processing"))
 	e.trigger("pending")
 	s := e.waitSyncReason("pending", infrahubsync.ReasonArtifactsNotReady)
-	assert.Assert(t, is.Contains(meta.FindStatusCondition(s.Status.Conditions, v1alpha1.ConditionReady).Message, "Error"))
+	assert.Assert(t, is.Contains(meta.FindStatusCondition(s.Status.Conditions, v1alpha1.ConditionReady).Message, "Processing"))
 	e.waitExists(gvrDeployment, "pending-ns", "pend")
 }
 

@@ -334,9 +334,16 @@ func TestPlugin(t *testing.T) {
 
 	t.Run("diff previews a branch", func(t *testing.T) {
 		// On branch feature, web-01 scales to 3, drops web-old and adds
-		// web-new; web-02 does not exist there.
+		// web-new; web-02 is deleted there (a branch sees main's
+		// artifacts, as in Infrahub).
 		e.fake.AddBranch("feature")
 		e.fake.SetArtifact("feature", infrahubtest.ArtifactSpec{ID: web1.ID, Name: artifactWS, TargetLabel: "web-01", Content: webManifest(3, "web-kept", "web-new")})
+		assert.Assert(t, e.fake.DeleteArtifact("feature", web2.ID))
+		onMain := false
+		for _, a := range e.fake.Artifacts("main") {
+			onMain = onMain || a.ID == web2.ID
+		}
+		assert.Assert(t, onMain, "deleted on the branch only")
 		before := snapshot(t, e)
 
 		r := kv(t, "", "diff", mainSync, "--branch", "feature")

@@ -54,7 +54,7 @@ type env struct {
 
 // setup runs the operator with an hour-long polling interval, the receiver
 // on a local HTTP server, and the fake Infrahub delivering to it.
-func setup(t testing.TB, name string) *env {
+func setup(t testing.TB, name string, fakeOpts ...infrahubtest.Option) *env {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	cfg := cp.RESTConfig()
@@ -68,15 +68,16 @@ func setup(t testing.TB, name string) *env {
 	op := opertest.Start(t, opertest.Config(cfg, e.ns), false)
 
 	e.receiver = webhook.NewReceiver(webhook.Options{
-		Key:     func() ([]byte, error) { return sharedKey, nil },
-		Syncs:   op.SyncLister(),
-		Trigger: op.Syncs,
+		Key:      func() ([]byte, error) { return sharedKey, nil },
+		Syncs:    op.SyncLister(),
+		Trigger:  op.Syncs,
+		BranchOf: op.Syncs.BranchOf,
 	})
 	srv := httptest.NewServer(e.receiver)
 	t.Cleanup(srv.Close)
 	e.url = srv.URL
 
-	e.fake = infrahubtest.NewServer()
+	e.fake = infrahubtest.NewServer(fakeOpts...)
 	t.Cleanup(e.fake.Close)
 	e.fake.AddUser("admin", "infrahub")
 	e.fake.SetWebhook(srv.URL, sharedKey)
@@ -193,6 +194,70 @@ func TestForgedDeliveriesChangeNothing(t *testing.T) {
 	_, triggered := e.receiver.Stats()
 	assert.Equal(t, triggered, before, "a forged delivery triggered a sync")
 	assert.Equal(t, e.value(t, "forgery-ns"), "v0")
+}
+
+// TestDeliveriesOfARealInfrahub: Infrahub signs its ASCII-escaped
+// rendering of a payload holding non-ASCII text, its default branch is not
+// main, and removing an artifact is delivered as a node deletion event. The
+// regeneration arrives at once and the deleted artifact's objects are
+// pruned at once, with polling set to an hour.
+func TestDeliveriesOfARealInfrahub(t *testing.T) {
+	e := setup(t, "real", infrahubtest.WithDefaultBranch("trunk"))
+	ctx := context.Background()
+	for _, ns := range []string{"real-a", "real-b"} {
+		_, err := e.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
+		assert.NilError(t, err)
+	}
+	// The definition's name travels in artifact events: non-ASCII here.
+	const definition = "Définition «web»"
+	a := e.fake.SetArtifact("", infrahubtest.ArtifactSpec{Name: "Real_Manifest", DefinitionName: definition, TargetLabel: "café «a»", Content: configMap("real-a", "v0")})
+	b := e.fake.SetArtifact("", infrahubtest.ArtifactSpec{Name: "Real_Manifest", DefinitionName: definition, TargetLabel: "b", Content: configMap("real-b", "v0")})
+	_, err := e.vidra.InfrahubV1alpha1().InfrahubSyncs().Create(ctx, &v1alpha1.InfrahubSync{
+		ObjectMeta: metav1.ObjectMeta{Name: "real"},
+		Spec: v1alpha1.InfrahubSyncSpec{Source: v1alpha1.InfrahubSource{InfrahubAPIURL: e.fake.URL, ArtifactName: "Real_Manifest",
+			CredentialsSecretRef: &v1alpha1.LocalSecretReference{Name: "creds"}}},
+	}, metav1.CreateOptions{})
+	assert.NilError(t, err)
+	until(t, "first values", func() bool {
+		ok := e.value(t, "real-a") == "v0" && e.value(t, "real-b") == "v0"
+		if !ok {
+			if s, err := e.vidra.InfrahubV1alpha1().InfrahubSyncs().Get(ctx, "real", metav1.GetOptions{}); err == nil {
+				if c := meta.FindStatusCondition(s.Status.Conditions, v1alpha1.ConditionReady); c != nil {
+					t.Logf("sync: %s: %s", c.Reason, c.Message)
+				}
+			}
+		}
+		return ok
+	})
+	until(t, "sync Ready with both artifacts", func() bool {
+		s, err := e.vidra.InfrahubV1alpha1().InfrahubSyncs().Get(ctx, "real", metav1.GetOptions{})
+		return err == nil && meta.IsStatusConditionTrue(s.Status.Conditions, v1alpha1.ConditionReady) && len(s.Status.Artifacts) == 2
+	})
+	assert.NilError(t, e.fake.FlushWebhooks(ctx))
+
+	e.fake.SetArtifact("", infrahubtest.ArtifactSpec{ID: a.ID, Name: a.Name, DefinitionName: definition, TargetLabel: a.TargetLabel, Content: configMap("real-a", "v1")})
+	until(t, "v1 through a delivery signed over the ASCII-escaped payload", func() bool { return e.value(t, "real-a") == "v1" })
+	var signedDiffers bool
+	for _, d := range e.fake.Deliveries() {
+		signedDiffers = signedDiffers || !bytes.Equal(d.Signed, d.Body)
+	}
+	assert.Assert(t, signedDiffers, "the deliveries did not exercise the re-rendering")
+	stats, _ := e.receiver.Stats()
+	assert.Equal(t, stats[webhook.ResultBadSignature], int64(0), "%v", stats)
+
+	assert.Assert(t, e.fake.DeleteArtifact("", b.ID))
+	until(t, "the deleted artifact's ConfigMap pruned", func() bool {
+		_, err := e.kube.CoreV1().ConfigMaps("real-b").Get(ctx, "hooked", metav1.GetOptions{})
+		return err != nil
+	})
+	assert.Equal(t, e.value(t, "real-a"), "v1")
+	vrs, err := e.vidra.InfrahubV1alpha1().VidraResources().List(ctx, metav1.ListOptions{})
+	assert.NilError(t, err)
+	for _, vr := range vrs.Items {
+		if vr.Spec.Source != nil && vr.Spec.Source.Sync == "real" {
+			assert.Equal(t, vr.Spec.Source.Branch, "trunk", "the default branch by Infrahub's name")
+		}
+	}
 }
 
 // BenchmarkWebhookToObjectLatency measures regeneration in Infrahub to the
