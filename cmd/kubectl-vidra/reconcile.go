@@ -210,5 +210,5 @@ func handled(what, lastHandled, requested string, conds []metav1.Condition, gene
 	if meta.IsStatusConditionTrue(conds, v1alpha1.ConditionReconciling) && !meta.IsStatusConditionTrue(conds, v1alpha1.ConditionStalled) {
 		return false, fmt.Sprintf("%s is reconciling: %s", what, ready.Message), nil
 	}
-	return false, "", &exitCodeError{code: exitError, err: fmt.Errorf("%w: %s is not Ready (%s): %s", errFailed, what, ready.Reason, ready.Message)}
+	return false, "", &exitCodeError{code: exitFailure, err: fmt.Errorf("%w: %s is not Ready (%s): %s", errFailed, what, ready.Reason, ready.Message)}
 }

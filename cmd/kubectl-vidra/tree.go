@@ -75,9 +75,14 @@ func statusTree(r *statusReport, now time.Time, p painter) []*treeNode {
 }
 
 func syncNode(s *syncReport, now time.Time, p painter) *treeNode {
+	suspended := ""
+	if s.Suspended {
+		suspended = p.yellow("suspended")
+	}
 	n := &treeNode{text: joinFields(
 		"InfrahubSync "+p.bold(s.Name),
 		p.state(s.State),
+		suspended,
 		"age "+age(now, s.CreationTimestamp),
 	)}
 	if s.Message != "" {
@@ -130,7 +135,9 @@ func artifactNode(a *artifactReport, now time.Time, p painter) *treeNode {
 		status = stateUnknown
 	}
 	fields := []string{label, p.state(status)}
-	if a.Checksum != "" {
+	if a.Checksum != "" && p.wide {
+		fields = append(fields, p.dim("checksum "+a.Checksum))
+	} else if a.Checksum != "" {
 		fields = append(fields, p.dim("checksum "+short(a.Checksum, 12)))
 	}
 	n := &treeNode{text: joinFields(fields...)}
@@ -143,11 +150,11 @@ func artifactNode(a *artifactReport, now time.Time, p painter) *treeNode {
 }
 
 func resourceNode(r *resourceReport, now time.Time, p painter, note string) *treeNode {
-	objects := fmt.Sprintf("%d objects", r.ObjectCount)
-	if r.ObjectCount == 1 {
-		objects = "1 object"
-	}
+	objects := plural(r.ObjectCount, "object")
 	fields := []string{"VidraResource " + r.Name, p.state(r.State), objects, "age " + age(now, r.CreationTimestamp)}
+	if r.Suspended {
+		fields = append(fields[:3:3], p.yellow("suspended"), fields[3])
+	}
 	if note != "" {
 		fields = append(fields, p.yellow("("+note+")"))
 	}
@@ -155,7 +162,7 @@ func resourceNode(r *resourceReport, now time.Time, p painter, note string) *tre
 	if r.Destination != "local" {
 		n.details = append(n.details, "destination: "+r.Destination)
 	}
-	if r.State != stateReady && r.Message != "" {
+	if (r.State != stateReady || p.wide) && r.Message != "" {
 		n.details = append(n.details, r.Message)
 	}
 	if r.LastError != "" {

@@ -137,6 +137,9 @@ func start(ctx context.Context, logger klog.Logger, o *options, h *health, shutd
 	if err != nil {
 		return err
 	}
+	if err := preflight(ctx, logger, kube.Discovery(), cfg.Host, preflightTimeout); err != nil {
+		return err
+	}
 
 	if o.configMap != "" {
 		cm, err := readConfigMap(ctx, logger, kube, namespace, o.configMap)

@@ -85,7 +85,7 @@ func (c *Controller) sync(ctx context.Context, sync *v1alpha1.InfrahubSync) (tim
 				}
 			}
 		}
-		return 0, c.writeStatus(ctx, sync, nil, conditions.Result{Reason: ReasonSuspended, Message: "Suspended: Infrahub is not read and nothing is applied"}, requested, false)
+		return 0, c.writeStatus(ctx, sync, nil, conditions.Result{Suspended: true, Reason: ReasonSuspended, Message: "Suspended: Infrahub is not read and nothing is applied"}, requested, false)
 	}
 
 	cfg, err := c.connection(sync)
@@ -211,7 +211,9 @@ func (c *Controller) sync(ctx context.Context, sync *v1alpha1.InfrahubSync) (tim
 	})
 	result := c.summarize(sync, artifacts, problems, notReady, removed, emptyGuard)
 	if changed > 0 {
-		c.event(sync, corev1.EventTypeNormal, ReasonSynced, "Sync", "%d VidraResources created, updated or removed from %d artifacts", changed, len(artifacts))
+		what := fmt.Sprintf("%s created, updated or removed from %s", conditions.Count(changed, "VidraResource", ""), conditions.Count(len(artifacts), "artifact", ""))
+		c.event(sync, corev1.EventTypeNormal, ReasonSynced, "Sync", "%s", what)
+		logger.Info("InfrahubSync listed "+conditions.Count(len(artifacts), "artifact", ""), "sync", sync.Name, "changes", what)
 	}
 	if err := c.writeStatus(ctx, sync, table, result, requested, changed > 0); err != nil {
 		return 0, err
@@ -507,9 +509,11 @@ func (c *Controller) summarize(sync *v1alpha1.InfrahubSync, artifacts []infrahub
 			"Infrahub returned no artifacts named %q on branch %s; the existing VidraResources were kept. Set spec.allowEmpty to remove them",
 			sync.Spec.Source.ArtifactName, branchOf(sync))}
 	case len(problems) > 0:
-		return conditions.Result{Reason: ReasonWriteFailed, Message: strings.Join(problems, "; ")}
+		return conditions.Result{Reason: ReasonWriteFailed, Summary: conditions.Count(len(problems), "VidraResource write", "VidraResource writes") + " failed",
+			Message: strings.Join(problems, "; ")}
 	case len(notReady) > 0:
-		return conditions.Result{Progressing: true, Reason: ReasonArtifactsNotReady, Message: "Keeping what was applied for artifacts not ready in Infrahub: " + strings.Join(notReady, "; ")}
+		return conditions.Result{Progressing: true, Reason: ReasonArtifactsNotReady, Summary: conditions.Count(len(notReady), "artifact", "") + " not ready in Infrahub",
+			Message: "Keeping what was applied for artifacts not ready in Infrahub: " + strings.Join(notReady, "; ")}
 	}
 	// Read again: the VidraResources this pass wrote are not reconciled yet.
 	owned, err := c.ownedResources(sync)
@@ -535,10 +539,11 @@ func (c *Controller) summarize(sync *v1alpha1.InfrahubSync, artifacts []infrahub
 		if len(shown) > 5 {
 			shown = append(shown[:5:5], fmt.Sprintf("and %d more", len(waiting)-5))
 		}
-		return conditions.Result{Progressing: true, Reason: ReasonResourcesNotReady,
-			Message: fmt.Sprintf("%d of %d VidraResources not ready: %s", len(waiting), len(owned), strings.Join(shown, "; "))}
+		notReady := fmt.Sprintf("%d of %s not ready", len(waiting), conditions.Count(len(owned), "VidraResource", ""))
+		return conditions.Result{Progressing: true, Reason: ReasonResourcesNotReady, Summary: notReady,
+			Message: notReady + ": " + strings.Join(shown, "; ")}
 	}
-	return conditions.Result{Ready: true, Reason: ReasonSynced, Message: fmt.Sprintf("Synced %d artifacts", len(artifacts))}
+	return conditions.Result{Ready: true, Reason: ReasonSynced, Message: "Synced " + conditions.Count(len(artifacts), "artifact", "")}
 }
 
 // writeStatus writes the status only when it changed, so an idle resync
@@ -553,11 +558,14 @@ func (c *Controller) writeStatus(ctx context.Context, sync *v1alpha1.InfrahubSyn
 	} else {
 		meta.RemoveStatusCondition(&status.Conditions, ConditionInsecureTLS)
 	}
-	status.SyncState = conditions.State(r)
+	status.Summary = conditions.Summary(r)
+	if !r.Suspended {
+		status.SyncState = conditions.State(r)
+	}
 	switch {
 	case r.Ready:
 		status.LastError = ""
-	case r.Reason != ReasonSuspended && !r.Progressing:
+	case !r.Suspended && !r.Progressing:
 		status.LastError = conditions.Truncate(r.Message)
 	}
 	if table != nil {

@@ -29,7 +29,10 @@ type monitor struct {
 	// an informer still winding down reports nothing more.
 	stopped  atomic.Bool
 	onChange func([]string, schema.GroupVersionResource, string, string)
-	logger   klog.Logger
+	// onFirstFailure is called once, when listing fails before the
+	// informer ever synced.
+	onFirstFailure func()
+	logger         klog.Logger
 
 	// own tells the events of Vidra's writes from everyone else's.
 	own *ownWrites
@@ -57,6 +60,7 @@ func (m *Manager) startMonitor(gvr schema.GroupVersionResource) (*monitor, error
 		own:      newOwnWrites(),
 		logger:   m.logger.WithValues("resource", gvr.String()),
 	}
+	mon.onFirstFailure = func() { m.notifyOwners(gvr) }
 	if err := mon.informer.SetTransform(m.transform); err != nil {
 		return nil, fmt.Errorf("set transform for %s: %w", gvr, err)
 	}
@@ -164,6 +168,7 @@ func (mon *monitor) watchError(_ context.Context, _ *cache.Reflector, err error)
 
 	now := time.Now()
 	mon.errMu.Lock()
+	first := mon.lastErr == nil && !mon.informer.HasSynced()
 	mon.lastErr, mon.lastErrAt = err, now
 	if !mon.lastLogged.IsZero() && now.Sub(mon.lastLogged) < errorLogInterval {
 		mon.suppressed++
@@ -173,10 +178,16 @@ func (mon *monitor) watchError(_ context.Context, _ *cache.Reflector, err error)
 	suppressed := mon.suppressed
 	mon.lastLogged, mon.suppressed = now, 0
 	mon.errMu.Unlock()
+	if first && !mon.stopped.Load() && mon.onFirstFailure != nil {
+		mon.onFirstFailure()
+	}
 
 	msg := "Listing or watching managed objects failed"
-	if apierrors.IsNotFound(err) {
+	switch {
+	case apierrors.IsNotFound(err):
 		msg = "Listing or watching managed objects failed; the resource type is not served, was its CRD deleted?"
+	case apierrors.IsForbidden(err):
+		msg = "Listing or watching managed objects is forbidden; drift on this kind is repaired only at the interval until Vidra may list and watch it"
 	}
 	mon.logger.Error(err, msg, "suppressedSinceLastLog", suppressed)
 }
