@@ -2,8 +2,6 @@ package api
 
 import (
 	"context"
-	"flag"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -11,24 +9,17 @@ import (
 	"time"
 
 	"gotest.tools/v3/assert"
+	gtgolden "gotest.tools/v3/golden"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1alpha1 "github.com/vidra-operator/vidra/apis/infrahub/v1alpha1"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files of the printer column tests")
-
-// golden compares got with testdata/golden/name, or rewrites it with -update.
+// golden compares got with testdata/golden/name; go test -update rewrites it.
 func golden(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", "golden", name)
-	if *update {
-		assert.NilError(t, os.WriteFile(path, []byte(got), 0o644))
-	}
-	want, err := os.ReadFile(path)
-	assert.NilError(t, err, "run go test -run %s ./test/api/ -update to create it", t.Name())
-	assert.Equal(t, got, string(want), "kubectl output differs from %s (go test -update rewrites it)", path)
+	gtgolden.Assert(t, got, filepath.Join("golden", name))
 }
 
 // ages replaces the AGE column, the only one that depends on the clock.
