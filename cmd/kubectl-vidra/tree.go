@@ -75,14 +75,9 @@ func statusTree(r *statusReport, now time.Time, p painter) []*treeNode {
 }
 
 func syncNode(s *syncReport, now time.Time, p painter) *treeNode {
-	suspended := ""
-	if s.Suspended {
-		suspended = p.yellow("suspended")
-	}
 	n := &treeNode{text: joinFields(
 		"InfrahubSync "+p.bold(s.Name),
 		p.state(s.State),
-		suspended,
 		"age "+age(now, s.CreationTimestamp),
 	)}
 	if s.Message != "" {
@@ -152,9 +147,6 @@ func artifactNode(a *artifactReport, now time.Time, p painter) *treeNode {
 func resourceNode(r *resourceReport, now time.Time, p painter, note string) *treeNode {
 	objects := plural(r.ObjectCount, "object")
 	fields := []string{"VidraResource " + r.Name, p.state(r.State), objects, "age " + age(now, r.CreationTimestamp)}
-	if r.Suspended {
-		fields = append(fields[:3:3], p.yellow("suspended"), fields[3])
-	}
 	if note != "" {
 		fields = append(fields, p.yellow("("+note+")"))
 	}
