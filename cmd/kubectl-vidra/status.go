@@ -418,10 +418,16 @@ func timeOf(t *metav1.Time) *time.Time {
 	return &v
 }
 
+// The prefixes of kubectl's -o name.
+const (
+	syncResourceName     = "infrahubsync.infrahub.operators.com/"
+	resourceResourceName = "vidraresource.infrahub.operators.com/"
+)
+
 // reportNames lists the report's objects as kubectl get -o name does:
 // the syncs, then their VidraResources, then those without a sync.
 func reportNames(r *statusReport) []string {
-	const syncPrefix, vrPrefix = "infrahubsync.infrahub.operators.com/", "vidraresource.infrahub.operators.com/"
+	const syncPrefix, vrPrefix = syncResourceName, resourceResourceName
 	var out []string
 	for _, s := range r.Syncs {
 		out = append(out, syncPrefix+s.Name)

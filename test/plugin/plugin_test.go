@@ -359,6 +359,9 @@ func TestPlugin(t *testing.T) {
 		})
 		r = kv(t, "", "suspend", mainSync)
 		assert.Equal(t, r.stdout, "InfrahubSync "+mainSync+" is already suspended\n")
+		r = kv(t, "", "suspend", mainSync, "-o", "name")
+		assert.Equal(t, r.code, 0, "%s", r)
+		assert.Equal(t, r.stdout, "infrahubsync.infrahub.operators.com/"+mainSync+"\n")
 
 		r = kv(t, "", "resume", mainSync)
 		assert.Equal(t, r.code, 0, "%s", r)
