@@ -164,3 +164,17 @@ func TestRootHelpGolden(t *testing.T) {
 	assert.Equal(t, run(t.Context(), []string{"help"}, a), exitOK)
 	golden.Assert(t, out.String(), "help.txt")
 }
+
+// A suspended object handled the request but will not become Ready for its
+// generation: reconcile --wait fails at once instead of timing out.
+func TestHandledSuspended(t *testing.T) {
+	conds := []metav1.Condition{
+		{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, ObservedGeneration: 1, Reason: "Synced"},
+		{Type: v1alpha1.ConditionSuspended, Status: metav1.ConditionTrue, ObservedGeneration: 2, Reason: "Suspended"},
+	}
+	done, _, err := handled("InfrahubSync s", "T1", "T1", conds, 2)
+	assert.Assert(t, !done)
+	assert.ErrorContains(t, err, "InfrahubSync s is suspended")
+	done, _, err = handled("InfrahubSync s", "T0", "T1", conds, 2)
+	assert.Assert(t, !done && err == nil, "not handled yet: keep waiting")
+}
