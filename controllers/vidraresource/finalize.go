@@ -52,6 +52,9 @@ func (c *Controller) finalize(ctx context.Context, vr *v1alpha1.VidraResource) (
 	if _, err := c.client.InfrahubV1alpha1().VidraResources().Update(ctx, vr, metav1.UpdateOptions{FieldManager: v1alpha1.FieldManager}); err != nil && !apierrors.IsNotFound(err) {
 		return 0, fmt.Errorf("remove finalizer from %s: %w", vr.Name, err)
 	}
+	if !orphan {
+		logger.Info("VidraResource deleted, its objects removed or released", "vidraResource", vr.Name, "objects", len(vr.Status.ManagedResources))
+	}
 	c.forget(vr.Name)
 	return 0, nil
 }
