@@ -19,7 +19,7 @@ all: build
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 build:
 	@mkdir -p $(BIN)
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w -X main.version=$(VERSION)' -o $(BIN)/ ./cmd/...
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w -X main.version=$(VERSION) -X main.buildVersion=$(VERSION)' -o $(BIN)/ ./cmd/...
 
 ## controlplane: build etcd, kube-apiserver, kube-controller-manager and kubectl (cached)
 controlplane:

@@ -29,14 +29,15 @@ func TestFlagsAnywhere(t *testing.T) {
 	a, _, _ := testApp(nil)
 	f := a.newFlags("diff", "usage")
 	branch := f.String("branch", "", "")
-	unified := f.Int("unified", 3, "")
-	f.alias("U", "unified")
-	pos, err := f.parse([]string{"--branch", "feature", "mysync", "-U", "5", "--context=prod", "--", "--weird"})
+	unified := f.IntP("unified", "U", 3, "")
+	pos, err := f.parse([]string{"--branch", "feature", "mysync", "-U", "5", "--context=prod", "-n", "ops", "--as", "jane", "--", "--weird"})
 	assert.NilError(t, err)
 	assert.DeepEqual(t, pos, []string{"mysync", "--weird"})
 	assert.Equal(t, *branch, "feature")
 	assert.Equal(t, *unified, 5)
-	assert.Equal(t, a.kube.context, "prod")
+	assert.Equal(t, a.kube.overrides.CurrentContext, "prod")
+	assert.Equal(t, a.kube.overrides.AuthInfo.Impersonate, "jane")
+	assert.Equal(t, a.kube.namespace(), "ops")
 	assert.Assert(t, f.isSet("unified"))
 	assert.Assert(t, !f.isSet("kubeconfig"))
 }
@@ -45,9 +46,10 @@ func TestRootFlagsSurviveCommandFlags(t *testing.T) {
 	// --context before the command must not be reset when the command
 	// registers the same flag.
 	a, out, _ := testApp(nil)
-	code := run(context.Background(), []string{"--context", "prod", "version"}, a)
+	code := run(context.Background(), []string{"--context", "prod", "-n", "ops", "version"}, a)
 	assert.Equal(t, code, exitOK)
-	assert.Equal(t, a.kube.context, "prod")
+	assert.Equal(t, a.kube.overrides.CurrentContext, "prod")
+	assert.Equal(t, a.kube.namespace(), "ops")
 	assert.Assert(t, strings.HasPrefix(out.String(), "kubectl-vidra "), out.String())
 }
 
@@ -65,7 +67,7 @@ func TestErrorsAreOneLine(t *testing.T) {
 	} {
 		a, out, errOut := testApp(nil)
 		code := run(context.Background(), args, a)
-		assert.Equal(t, code, exitError, "%v", args)
+		assert.Equal(t, code, exitUsage, "%v", args)
 		assert.Equal(t, out.String(), "", "%v", args)
 		assert.Equal(t, strings.Count(errOut.String(), "\n"), 1, "%v: %q", args, errOut.String())
 		assert.Assert(t, strings.HasPrefix(errOut.String(), "error: "), "%v: %q", args, errOut.String())
@@ -85,7 +87,7 @@ func TestHelp(t *testing.T) {
 	}
 	a, out, _ := testApp(nil)
 	run(context.Background(), []string{"help", "diff"}, a)
-	for _, want := range []string{"--branch", "--at", "-U, --unified", "-n, --namespace, --operator-namespace", "--kubeconfig", "--color"} {
+	for _, want := range []string{"--branch", "--at", "-U, --unified", "-n/--namespace", "--kubeconfig", "--color"} {
 		assert.Assert(t, strings.Contains(out.String(), want), "missing %q in:\n%s", want, out.String())
 	}
 }
@@ -188,4 +190,79 @@ func TestExportContext(t *testing.T) {
 func TestOneLine(t *testing.T) {
 	assert.Equal(t, oneLine("a\n  b\r\n\nc "), "a; b; c")
 	assert.Equal(t, oneLine("plain"), "plain")
+}
+
+// TestConnectionFlags: kubectl's connection flags are accepted before and
+// after every command, and reach the client configuration.
+func TestConnectionFlags(t *testing.T) {
+	flags := []string{"--as", "jane", "--as-group", "devs", "--as-uid", "42", "--user", "u", "--cluster", "c",
+		"--server", "https://10.0.0.1:6443", "--token", "t0k", "--request-timeout", "7s", "--insecure-skip-tls-verify",
+		"--context", "ctx", "--kubeconfig", "/dev/null", "--namespace", "ops"}
+	for _, args := range [][]string{
+		append(append([]string{}, flags...), "version"),
+		append([]string{"version"}, flags...),
+	} {
+		a, _, errOut := testApp(nil)
+		code := run(context.Background(), args, a)
+		assert.Equal(t, code, exitOK, "%v: %s", args, errOut.String())
+		o := a.kube.overrides
+		assert.Equal(t, o.AuthInfo.Impersonate, "jane")
+		assert.DeepEqual(t, o.AuthInfo.ImpersonateGroups, []string{"devs"})
+		assert.Equal(t, o.AuthInfo.ImpersonateUID, "42")
+		assert.Equal(t, o.Context.AuthInfo, "u")
+		assert.Equal(t, o.Context.Cluster, "c")
+		assert.Equal(t, o.ClusterInfo.Server, "https://10.0.0.1:6443")
+		assert.Equal(t, o.AuthInfo.Token, "t0k")
+		assert.Equal(t, o.Timeout, "7s")
+		assert.Assert(t, o.ClusterInfo.InsecureSkipTLSVerify)
+		assert.Equal(t, o.CurrentContext, "ctx")
+		assert.Equal(t, a.kube.namespace(), "ops")
+	}
+
+	// With only --server and --token a client can be built, as with kubectl.
+	a, _, _ := testApp(nil)
+	assert.Equal(t, run(context.Background(), []string{"--server", "https://10.0.0.1:6443", "--token", "t0k", "--as", "jane", "--request-timeout", "7s", "version"}, a), exitOK)
+	cfg, err := a.kube.restConfig()
+	assert.NilError(t, err)
+	assert.Equal(t, cfg.Host, "https://10.0.0.1:6443")
+	assert.Equal(t, cfg.BearerToken, "t0k")
+	assert.Equal(t, cfg.Impersonate.UserName, "jane")
+	assert.Equal(t, cfg.Timeout, 7*time.Second)
+
+	// The earlier flag name still works; the default is the operator's namespace.
+	a, _, _ = testApp(nil)
+	assert.Equal(t, run(context.Background(), []string{"version", "--operator-namespace", "legacy"}, a), exitOK)
+	assert.Equal(t, a.kube.namespace(), "legacy")
+	a, _, _ = testApp(nil)
+	assert.Equal(t, run(context.Background(), []string{"version"}, a), exitOK)
+	assert.Equal(t, a.kube.namespace(), defaultOperatorNamespace)
+}
+
+// TestExitCodes: 2 for a mistake on the command line, 1 when the command
+// ran and failed, and for diff 3 when it could not tell.
+func TestExitCodes(t *testing.T) {
+	// Nothing listens on port 1: connection refused.
+	unreachable := []string{"--server", "http://127.0.0.1:1", "--request-timeout", "5s"}
+	cases := []struct {
+		args []string
+		code int
+	}{
+		{[]string{"status", "--no-such-flag"}, exitUsage},
+		{[]string{"status", "-o", "xml"}, exitUsage},
+		{[]string{"-A", "status"}, exitUsage}, // -A is a status flag, not a global one
+		{append([]string{"status", "-A"}, unreachable...), exitFailure},
+		{append([]string{"status", "-o", "name"}, unreachable...), exitFailure},
+		{append([]string{"suspend", "x"}, unreachable...), exitFailure},
+		{append([]string{"reconcile", "x"}, unreachable...), exitFailure},
+		{append([]string{"diff", "x"}, unreachable...), exitDiffError},
+		{[]string{"diff"}, exitUsage},
+	}
+	for _, tc := range cases {
+		a, out, errOut := testApp(nil)
+		code := run(context.Background(), tc.args, a)
+		assert.Equal(t, code, tc.code, "%v: %s", tc.args, errOut.String())
+		assert.Equal(t, out.String(), "", "%v", tc.args)
+		assert.Equal(t, strings.Count(errOut.String(), "\n"), 1, "%v: %q", tc.args, errOut.String())
+		assert.Assert(t, strings.HasPrefix(errOut.String(), "error: "), "%v: %q", tc.args, errOut.String())
+	}
 }

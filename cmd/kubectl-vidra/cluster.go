@@ -48,12 +48,11 @@ func runCluster(ctx context.Context, a *app, args []string) error {
 	name := f.String("name", "", "name of the Secret (default cluster-kubeconfig-<context>)")
 	server := f.String("server", "", "API server URL the operator reaches the cluster at, when it differs from the kubeconfig's")
 	overwrite := f.Bool("overwrite", false, "replace an existing Secret of that name")
-	var ns string
-	f.operatorNamespace(&ns)
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
 	}
+	ns := a.kube.namespace()
 	if len(pos) != 1 {
 		return usagef("cluster", "cluster add needs exactly one kubeconfig context name")
 	}

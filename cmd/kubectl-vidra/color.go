@@ -22,7 +22,9 @@ func (a *app) useColor(mode string) bool {
 }
 
 // painter wraps text in ANSI colours when enabled.
-type painter struct{ on bool }
+// painter renders the text output: colours when on, and with wide (-o wide)
+// the details the default output shortens or leaves out.
+type painter struct{ on, wide bool }
 
 func (p painter) wrap(code, s string) string {
 	if !p.on || s == "" {

@@ -2,16 +2,16 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
+
+	"github.com/spf13/pflag"
 )
 
 // command is one subcommand. Its run function builds its own FlagSet with
 // newFlags, so `help <command>` and `<command> --help` print the same text.
+// A new command is one more entry in commands().
 type command struct {
 	name    string
 	summary string
@@ -48,40 +48,45 @@ Usage:
 
 Commands:
 %s
-Flags accepted by every command:
-  --kubeconfig FILE   kubeconfig to use (default: $KUBECONFIG, else ~/.kube/config)
-  --context NAME      kubeconfig context to use
-  --request-timeout D timeout of each API request (default 30s)
+Flags accepted by every command, before or after it (kubectl's):
+%s
+Exit status: 0 on success, 1 when the command failed, 2 for a mistake on the
+command line (diff: 1 means there are changes, 3 that it failed).
 
 Run 'kubectl vidra help <command>' or 'kubectl vidra <command> --help' for details.
 `
 
-func writeRootUsage(w io.Writer) {
+func writeRootUsage(w io.Writer, a *app) {
 	var b strings.Builder
 	for _, c := range commands() {
 		fmt.Fprintf(&b, "  %-12s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintf(w, rootUsage, b.String())
+	fmt.Fprintf(w, rootUsage, b.String(), a.kube.flagSet().FlagUsagesWrapped(100))
 }
 
 func dispatch(ctx context.Context, args []string, a *app) error {
-	root := flag.NewFlagSet("kubectl vidra", flag.ContinueOnError)
+	root := pflag.NewFlagSet("kubectl vidra", pflag.ContinueOnError)
 	root.SetOutput(io.Discard)
-	a.kube.register(root)
+	root.SetNormalizeFunc(normalizeFlagName)
+	// The command is the first argument that is not a flag; its own flags
+	// are parsed by the command.
+	root.SetInterspersed(false)
+	root.AddFlagSet(a.kube.flagSet())
 	showVersion := root.Bool("version", false, "print the version")
+	help := root.BoolP("help", "h", false, "show this help")
 	if err := root.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			writeRootUsage(a.stdout)
-			return nil
-		}
 		return usagef("", "%v", err)
+	}
+	if *help {
+		writeRootUsage(a.stdout, a)
+		return nil
 	}
 	if *showVersion {
 		return runVersion(ctx, a, nil)
 	}
 	rest := root.Args()
 	if len(rest) == 0 {
-		writeRootUsage(a.stdout)
+		writeRootUsage(a.stdout, a)
 		return nil
 	}
 	cmd, ok := findCommand(rest[0])
@@ -93,7 +98,7 @@ func dispatch(ctx context.Context, args []string, a *app) error {
 
 func runHelp(_ context.Context, a *app, args []string) error {
 	if len(args) == 0 {
-		writeRootUsage(a.stdout)
+		writeRootUsage(a.stdout, a)
 		return nil
 	}
 	cmd, ok := findCommand(args[0])
@@ -101,143 +106,92 @@ func runHelp(_ context.Context, a *app, args []string) error {
 		if !ok {
 			return usagef("", "unknown command %q", args[0])
 		}
-		writeRootUsage(a.stdout)
+		writeRootUsage(a.stdout, a)
 		return nil
 	}
 	return cmd.run(context.Background(), a, append(append([]string{}, args[1:]...), "--help"))
 }
 
-// flags is a command's FlagSet with its help text.
+// normalizeFlagName keeps the plugin's earlier flag name working:
+// --operator-namespace is --namespace.
+func normalizeFlagName(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+	if name == "operator-namespace" {
+		name = "namespace"
+	}
+	return pflag.NormalizedName(name)
+}
+
+// flags is a command's FlagSet with its help text. The kubectl connection
+// flags are added when parsing, after the command's own, so a command flag
+// of the same name (cluster add --server) takes precedence there.
 type flags struct {
-	*flag.FlagSet
+	*pflag.FlagSet
 	command string
 	usage   string // first line(s): synopsis and description
 	a       *app
-	// aliases maps a flag name to the primary name shown in help.
-	aliases map[string]string
 }
 
-// newFlags returns a FlagSet for a command with the shared kubeconfig
-// flags registered.
+// newFlags returns a FlagSet for a command.
 func (a *app) newFlags(command, usage string) *flags {
-	fs := flag.NewFlagSet("kubectl vidra "+command, flag.ContinueOnError)
+	fs := pflag.NewFlagSet("kubectl vidra "+command, pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	f := &flags{FlagSet: fs, command: command, usage: usage, a: a, aliases: map[string]string{}}
-	a.kube.register(fs)
-	return f
-}
-
-// alias registers name as another name of the flag primary.
-func (f *flags) alias(name, primary string) {
-	fl := f.Lookup(primary)
-	f.Var(fl.Value, name, fl.Usage)
-	f.aliases[name] = primary
-}
-
-// operatorNamespace registers --operator-namespace (alias -n, --namespace).
-func (f *flags) operatorNamespace(p *string) {
-	f.StringVar(p, "operator-namespace", defaultOperatorNamespace, "the operator's namespace, where its Secrets live")
-	f.alias("n", "operator-namespace")
-	f.alias("namespace", "operator-namespace")
+	fs.SetNormalizeFunc(normalizeFlagName)
+	fs.SortFlags = true
+	return &flags{FlagSet: fs, command: command, usage: usage, a: a}
 }
 
 func (f *flags) printHelp(w io.Writer) {
 	fmt.Fprintln(w, strings.TrimRight(f.usage, "\n"))
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Flags:")
-	names := map[string][]string{}
-	var primaries []string
-	f.VisitAll(func(fl *flag.Flag) {
-		p, isAlias := f.aliases[fl.Name]
-		if !isAlias {
-			p = fl.Name
-			primaries = append(primaries, p)
+	own := pflag.NewFlagSet(f.Name(), pflag.ContinueOnError)
+	f.VisitAll(func(fl *pflag.Flag) {
+		if f.a.kube.flagSet().Lookup(fl.Name) != fl && fl.Name != "help" {
+			own.AddFlag(fl)
 		}
-		names[p] = append(names[p], fl.Name)
 	})
-	sort.Strings(primaries)
-	for _, p := range primaries {
-		fl := f.Lookup(p)
-		var shown []string
-		for _, n := range names[p] {
-			if len(n) == 1 {
-				shown = append(shown, "-"+n)
-			} else {
-				shown = append(shown, "--"+n)
-			}
-		}
-		sort.Slice(shown, func(i, j int) bool {
-			return len(shown[i]) < len(shown[j]) || len(shown[i]) == len(shown[j]) && shown[i] < shown[j]
-		})
-		arg, usage := flag.UnquoteUsage(fl)
-		head := strings.Join(shown, ", ")
-		if arg != "" {
-			head += " " + arg
-		}
-		def := ""
-		if fl.DefValue != "" && fl.DefValue != "false" && fl.DefValue != "0" && fl.DefValue != "0s" {
-			def = fmt.Sprintf(" (default %s)", fl.DefValue)
-		}
-		if len(head) > 28 {
-			fmt.Fprintf(w, "  %s\n  %-28s %s%s\n", head, "", usage, def)
-			continue
-		}
-		fmt.Fprintf(w, "  %-28s %s%s\n", head, usage, def)
+	if own.HasFlags() {
+		fmt.Fprintln(w, "Flags:")
+		fmt.Fprint(w, own.FlagUsagesWrapped(100))
+		fmt.Fprintln(w)
 	}
+	fmt.Fprintln(w, "Connection flags (kubectl's, also accepted before the command): --kubeconfig, --context,")
+	fmt.Fprintln(w, "  --cluster, --user, --server, --token, --as, --as-group, --as-uid, --request-timeout,")
+	fmt.Fprintln(w, "  -n/--namespace (the operator's namespace), ... ('kubectl vidra help' lists them all)")
 }
 
 // parse parses flags placed anywhere among the arguments (kubectl style);
 // "--" ends the flags. It returns the positional arguments, or errHelp
 // after printing the help for -h/--help.
 func (f *flags) parse(args []string) ([]string, error) {
-	var after []string
-	for i, s := range args {
-		if s == "--" {
-			args, after = args[:i], args[i+1:]
-			break
-		}
+	f.AddFlagSet(f.a.kube.flagSet())
+	help := f.BoolP("help", "h", false, "show this help")
+	if err := f.Parse(args); err != nil {
+		return nil, usagef(f.command, "%v", err)
 	}
-	var positional []string
-	rest := args
-	for {
-		if err := f.Parse(rest); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				f.printHelp(f.a.stdout)
-				return nil, errHelp
-			}
-			return nil, usagef(f.command, "%v", err)
-		}
-		rest = f.Args()
-		if len(rest) == 0 {
-			break
-		}
-		positional = append(positional, rest[0])
-		rest = rest[1:]
+	if *help {
+		f.printHelp(f.a.stdout)
+		return nil, errHelp
 	}
-	return append(positional, after...), nil
+	return f.Args(), nil
 }
 
 // errHelp ends a command successfully after its help was printed.
 var errHelp = &exitCodeError{code: exitOK}
 
-// isSet reports whether a flag (or one of its aliases) was given.
+// isSet reports whether a flag was given.
 func (f *flags) isSet(name string) bool {
-	set := false
-	f.Visit(func(fl *flag.Flag) {
-		if fl.Name == name || f.aliases[fl.Name] == name {
-			set = true
-		}
-	})
-	return set
+	fl := f.Lookup(name)
+	return fl != nil && fl.Changed
 }
 
-// stringChoice is a flag.Value accepting one of a fixed set of strings.
+// stringChoice is a flag value accepting one of a fixed set of strings.
 type stringChoice struct {
 	value   string
 	choices []string
 }
 
 func (c *stringChoice) String() string { return c.value }
+func (c *stringChoice) Type() string   { return strings.Join(c.choices, "|") }
 
 func (c *stringChoice) Set(s string) error {
 	for _, ok := range c.choices {
@@ -247,4 +201,12 @@ func (c *stringChoice) Set(s string) error {
 		}
 	}
 	return fmt.Errorf("must be one of %s", strings.Join(c.choices, ", "))
+}
+
+// outputFlag registers -o/--output with the given formats, the first being
+// the default.
+func outputFlag(f *flags, formats ...string) *stringChoice {
+	c := &stringChoice{value: formats[0], choices: formats}
+	f.VarP(c, "output", "o", "output format: "+strings.Join(formats, ", "))
+	return c
 }

@@ -42,12 +42,11 @@ func runCredentials(ctx context.Context, a *app, args []string) error {
 	passwordFile := f.String("password-file", "", "file holding the password (\"-\" for stdin)")
 	name := f.String("name", "", "name of the Secret (default infrahub-credentials-<host>)")
 	overwrite := f.Bool("overwrite", false, "replace an existing Secret of that name")
-	var ns string
-	f.operatorNamespace(&ns)
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
 	}
+	ns := a.kube.namespace()
 	if len(pos) != 1 {
 		return usagef("credentials", "credentials create needs exactly one Infrahub URL")
 	}

@@ -49,20 +49,30 @@ Examples:
   kubectl vidra diff webservers --branch feature-new-vlan
   kubectl vidra diff webservers --at 2026-08-20T10:00:00Z`
 
+// runDiff runs diff with kubectl diff's exit codes: 0 no changes, 1
+// changes, 2 a usage error, 3 any other failure.
 func runDiff(ctx context.Context, a *app, args []string) error {
+	err := diffCommand(ctx, a, args)
+	var ec *exitCodeError
+	var ue *usageError
+	if err == nil || errors.As(err, &ec) || errors.As(err, &ue) {
+		return err
+	}
+	return &exitCodeError{code: exitDiffError, err: err}
+}
+
+func diffCommand(ctx context.Context, a *app, args []string) error {
 	f := a.newFlags("diff", diffUsage)
 	branch := f.String("branch", "", "Infrahub branch to preview (default: the sync's targetBranch)")
 	at := f.String("at", "", "point in time to preview, in any form targetDate accepts; \"now\" for the present (default: the sync's targetDate)")
-	unified := f.Int("unified", 3, "lines of context around each change")
-	f.alias("U", "unified")
+	unified := f.IntP("unified", "U", 3, "lines of context around each change")
 	queryName := f.String("query-name", "", "stored query to list artifacts with when the sync names none (the operator's --query-name)")
 	color := colorFlag(f)
-	var ns string
-	f.operatorNamespace(&ns)
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
 	}
+	ns := a.kube.namespace()
 	if len(pos) != 1 {
 		return usagef("diff", "diff needs exactly one sync name")
 	}

@@ -33,10 +33,15 @@ func conditionState(conds []metav1.Condition, generation int64, suspended bool) 
 	}
 	switch {
 	case suspended:
-		if ready == nil || ready.Reason != "Suspended" {
-			message = "suspension not yet acknowledged by the operator"
+		// The operator keeps Ready as it was and reports the pause in a
+		// Suspended condition (earlier versions turned Ready false).
+		if s := meta.FindStatusCondition(conds, v1alpha1.ConditionSuspended); s != nil && s.Status == metav1.ConditionTrue {
+			return stateSuspended, s.Reason, s.Message
 		}
-		return stateSuspended, reason, message
+		if ready != nil && ready.Reason == "Suspended" {
+			return stateSuspended, reason, message
+		}
+		return stateSuspended, reason, "suspension not yet acknowledged by the operator"
 	case ready == nil:
 		return stateUnknown, "", "not reconciled yet"
 	case ready.ObservedGeneration != generation:

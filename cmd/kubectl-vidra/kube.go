@@ -1,10 +1,9 @@
 package main
 
 import (
-	"flag"
 	"fmt"
-	"time"
 
+	"github.com/spf13/pflag"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -16,44 +15,69 @@ import (
 // defaultOperatorNamespace is where the operator runs and reads Secrets.
 const defaultOperatorNamespace = "vidra-system"
 
-// kubeFlags select the cluster, as kubectl does.
+// defaultRequestTimeout bounds each API request unless --request-timeout
+// says otherwise.
+const defaultRequestTimeout = "30s"
+
+// kubeFlags select the cluster, as kubectl does: --kubeconfig and client-go's
+// override flags (--context, --cluster, --user, --server, --token, --as,
+// --as-group, --as-uid, --request-timeout, -n/--namespace, ...).
 type kubeFlags struct {
-	kubeconfig     string
-	context        string
-	requestTimeout time.Duration
+	rules     clientcmd.ClientConfigLoadingRules
+	overrides clientcmd.ConfigOverrides
+	fs        *pflag.FlagSet
 }
 
-// register adds the flags to fs. They may be given before the command (on
-// the root FlagSet) or after it; registering with the current values as
-// defaults keeps what the root FlagSet parsed.
-func (k *kubeFlags) register(fs *flag.FlagSet) {
-	if k.requestTimeout == 0 {
-		k.requestTimeout = 30 * time.Second
+// flagSet returns the connection flags, created once: the root and every
+// command share the same flags, so a flag given before the command keeps
+// its value.
+func (k *kubeFlags) flagSet() *pflag.FlagSet {
+	if k.fs != nil {
+		return k.fs
 	}
-	fs.StringVar(&k.kubeconfig, "kubeconfig", k.kubeconfig, "path to the kubeconfig file")
-	fs.StringVar(&k.context, "context", k.context, "name of the kubeconfig context to use")
-	fs.DurationVar(&k.requestTimeout, "request-timeout", k.requestTimeout, "timeout of each API request")
+	fs := pflag.NewFlagSet("connection", pflag.ContinueOnError)
+	fs.StringVar(&k.rules.ExplicitPath, clientcmd.RecommendedConfigPathFlag, "", "path to the kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)")
+	names := clientcmd.RecommendedConfigOverrideFlags("")
+	names.Timeout.Default = defaultRequestTimeout
+	names.ContextOverrideFlags.Namespace.Description = "the operator's namespace, where it runs and reads its Secrets (default " + defaultOperatorNamespace + "; InfrahubSyncs and VidraResources are cluster-scoped)"
+	clientcmd.BindOverrideFlags(&k.overrides, fs, names)
+	k.fs = fs
+	return fs
+}
+
+// namespace is the operator's namespace: -n/--namespace, else vidra-system.
+// The kubeconfig context's namespace is not used: Vidra's Secrets live with
+// the operator, not where a user happens to work.
+func (k *kubeFlags) namespace() string {
+	if k.overrides.Context.Namespace != "" {
+		return k.overrides.Context.Namespace
+	}
+	return defaultOperatorNamespace
 }
 
 // loader returns the client configuration as kubectl would load it:
-// --kubeconfig, else $KUBECONFIG (a path list), else ~/.kube/config.
+// --kubeconfig, else $KUBECONFIG (a path list), else ~/.kube/config, with
+// the override flags applied.
 func (k *kubeFlags) loader() clientcmd.ClientConfig {
+	k.flagSet()
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = k.kubeconfig
-	overrides := &clientcmd.ConfigOverrides{CurrentContext: k.context}
-	return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides)
+	rules.ExplicitPath = k.rules.ExplicitPath
+	overrides := k.overrides
+	if overrides.Timeout == "" {
+		overrides.Timeout = defaultRequestTimeout
+	}
+	return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &overrides)
 }
 
 func (k *kubeFlags) restConfig() (*rest.Config, error) {
 	cfg, err := k.loader().ClientConfig()
 	if err != nil {
 		if clientcmd.IsEmptyConfig(err) {
-			return nil, fmt.Errorf("no kubeconfig found: set --kubeconfig or $KUBECONFIG")
+			return nil, fmt.Errorf("no kubeconfig found: set --kubeconfig or $KUBECONFIG, or give --server")
 		}
 		return nil, fmt.Errorf("kubeconfig: %w", err)
 	}
 	cfg = rest.CopyConfig(cfg)
-	cfg.Timeout = k.requestTimeout
 	cfg.QPS, cfg.Burst = 50, 100
 	cfg.UserAgent = "kubectl-vidra/" + version() + " " + rest.DefaultKubernetesUserAgent()
 	return cfg, nil

@@ -21,12 +21,15 @@ import (
 	"k8s.io/klog/v2"
 )
 
-// Exit codes. diff follows diff(1) and kubectl diff: 1 means "there are
-// changes", anything above means it could not tell.
+// Exit codes, as kubectl's: 1 when a command fails, 2 for a mistake on the
+// command line. diff follows diff(1) and kubectl diff: 1 means "there are
+// changes", anything above that it could not tell (3 when it failed).
 const (
-	exitOK      = 0
-	exitChanges = 1
-	exitError   = 2
+	exitOK        = 0
+	exitFailure   = 1
+	exitUsage     = 2
+	exitChanges   = 1
+	exitDiffError = 3
 )
 
 func main() {
@@ -72,10 +75,14 @@ func run(ctx context.Context, args []string, a *app) int {
 		return ec.code
 	}
 	fmt.Fprintln(a.stderr, "error: "+oneLine(err.Error()))
-	if errors.As(err, &ec) {
+	var ue *usageError
+	switch {
+	case errors.As(err, &ec):
 		return ec.code
+	case errors.As(err, &ue):
+		return exitUsage
 	}
-	return exitError
+	return exitFailure
 }
 
 // exitCodeError ends the command with a given code; with a nil err nothing

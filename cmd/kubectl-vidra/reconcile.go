@@ -200,6 +200,10 @@ func handled(what, lastHandled, requested string, conds []metav1.Condition, gene
 	if lastHandled != requested {
 		return false, what + " has not handled the request yet", nil
 	}
+	if meta.IsStatusConditionTrue(conds, v1alpha1.ConditionSuspended) {
+		// Ready keeps its last value while suspended: waiting would not end.
+		return false, "", &exitCodeError{code: exitFailure, err: fmt.Errorf("%w: %s is suspended (kubectl vidra resume)", errFailed, what)}
+	}
 	ready := meta.FindStatusCondition(conds, v1alpha1.ConditionReady)
 	if ready == nil || ready.ObservedGeneration != generation {
 		return false, what + " has not reported on its current generation yet", nil
@@ -210,5 +214,5 @@ func handled(what, lastHandled, requested string, conds []metav1.Condition, gene
 	if meta.IsStatusConditionTrue(conds, v1alpha1.ConditionReconciling) && !meta.IsStatusConditionTrue(conds, v1alpha1.ConditionStalled) {
 		return false, fmt.Sprintf("%s is reconciling: %s", what, ready.Message), nil
 	}
-	return false, "", &exitCodeError{code: exitError, err: fmt.Errorf("%w: %s is not Ready (%s): %s", errFailed, what, ready.Reason, ready.Message)}
+	return false, "", &exitCodeError{code: exitFailure, err: fmt.Errorf("%w: %s is not Ready (%s): %s", errFailed, what, ready.Reason, ready.Message)}
 }

@@ -27,11 +27,17 @@ live; objects on other clusters are listed from the inventory only.
 Without a sync name every sync is shown, followed by VidraResources that no
 sync wrote.
 
+-o wide adds full checksums and every VidraResource's message, -o name
+prints the resource names (as kubectl get -o name), -o json and -o yaml the
+report as data. Both kinds are cluster-scoped, so a listing always covers
+all of them; -A/--all-namespaces is accepted for kubectl's habits.
+
 Usage:
-  kubectl vidra status [sync] [-o text|json|yaml] [--color auto|always|never]
+  kubectl vidra status [sync] [-o text|wide|json|yaml|name] [--color auto|always|never]
 
 Examples:
   kubectl vidra status
+  kubectl vidra status -A -o name
   kubectl vidra status webservers -o json`
 
 // statusReport is the output of status; -o json and -o yaml print it as is.
@@ -106,9 +112,8 @@ type objectReport struct {
 
 func runStatus(ctx context.Context, a *app, args []string) error {
 	f := a.newFlags("status", statusUsage)
-	output := &stringChoice{value: "text", choices: []string{"text", "json", "yaml"}}
-	f.Var(output, "output", "output `format`: text, json or yaml")
-	f.alias("o", "output")
+	output := outputFlag(f, "text", "wide", "json", "yaml", "name")
+	f.BoolP("all-namespaces", "A", false, "list everything (always the case: both kinds are cluster-scoped)")
 	color := colorFlag(f)
 	pos, err := f.parse(args)
 	if err != nil {
@@ -144,12 +149,17 @@ func runStatus(ctx context.Context, a *app, args []string) error {
 		}
 		_, err = a.stdout.Write(data)
 		return err
+	case "name":
+		for _, n := range reportNames(report) {
+			fmt.Fprintln(a.stdout, n)
+		}
+		return nil
 	}
 	if len(report.Syncs) == 0 && len(report.Standalone) == 0 {
 		fmt.Fprintln(a.stdout, "No InfrahubSyncs or VidraResources found.")
 		return nil
 	}
-	writeTree(a.stdout, statusTree(report, a.now(), painter{on: a.useColor(color.value)}))
+	writeTree(a.stdout, statusTree(report, a.now(), painter{on: a.useColor(color.value), wide: output.value == "wide"}))
 	return nil
 }
 
@@ -406,4 +416,34 @@ func timeOf(t *metav1.Time) *time.Time {
 	}
 	v := t.Time
 	return &v
+}
+
+// The prefixes of kubectl's -o name.
+const (
+	syncResourceName     = "infrahubsync.infrahub.operators.com/"
+	resourceResourceName = "vidraresource.infrahub.operators.com/"
+)
+
+// reportNames lists the report's objects as kubectl get -o name does:
+// the syncs, then their VidraResources, then those without a sync.
+func reportNames(r *statusReport) []string {
+	const syncPrefix, vrPrefix = syncResourceName, resourceResourceName
+	var out []string
+	for _, s := range r.Syncs {
+		out = append(out, syncPrefix+s.Name)
+	}
+	for _, s := range r.Syncs {
+		for _, a := range s.Artifacts {
+			if a.Resource != nil {
+				out = append(out, vrPrefix+a.Resource.Name)
+			}
+		}
+		for _, vr := range s.Unlisted {
+			out = append(out, vrPrefix+vr.Name)
+		}
+	}
+	for _, vr := range r.Standalone {
+		out = append(out, vrPrefix+vr.Name)
+	}
+	return out
 }

@@ -14,13 +14,13 @@ pruned, by the sync or by its VidraResources. Objects already applied stay as
 they are. Sets spec.suspend to true.
 
 Usage:
-  kubectl vidra suspend <sync> [<sync>...]`
+  kubectl vidra suspend <sync> [<sync>...] [-o name]`
 
 const resumeUsage = `Resume suspended InfrahubSyncs: sets spec.suspend to false, so the operator
 reads Infrahub and applies again right away.
 
 Usage:
-  kubectl vidra resume <sync> [<sync>...]`
+  kubectl vidra resume <sync> [<sync>...] [-o name]`
 
 func runSuspend(ctx context.Context, a *app, args []string) error {
 	return setSuspend(ctx, a, args, "suspend", suspendUsage, true)
@@ -32,6 +32,7 @@ func runResume(ctx context.Context, a *app, args []string) error {
 
 func setSuspend(ctx context.Context, a *app, args []string, command, usage string, suspend bool) error {
 	f := a.newFlags(command, usage)
+	output := outputFlag(f, "text", "name")
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
@@ -56,11 +57,19 @@ func setSuspend(ctx context.Context, a *app, args []string, command, usage strin
 		}
 		if s.Spec.Suspend == suspend {
 			state := map[bool]string{true: "suspended", false: "not suspended"}[suspend]
+			if output.value == "name" {
+				fmt.Fprintln(a.stdout, syncResourceName+name)
+				continue
+			}
 			fmt.Fprintf(a.stdout, "InfrahubSync %s is already %s\n", name, state)
 			continue
 		}
 		if _, err := syncs.Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
 			return syncGetError(name, err)
+		}
+		if output.value == "name" {
+			fmt.Fprintln(a.stdout, syncResourceName+name)
+			continue
 		}
 		fmt.Fprintf(a.stdout, "InfrahubSync %s %s\n", name, word)
 	}

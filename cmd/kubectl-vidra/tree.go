@@ -130,7 +130,9 @@ func artifactNode(a *artifactReport, now time.Time, p painter) *treeNode {
 		status = stateUnknown
 	}
 	fields := []string{label, p.state(status)}
-	if a.Checksum != "" {
+	if a.Checksum != "" && p.wide {
+		fields = append(fields, p.dim("checksum "+a.Checksum))
+	} else if a.Checksum != "" {
 		fields = append(fields, p.dim("checksum "+short(a.Checksum, 12)))
 	}
 	n := &treeNode{text: joinFields(fields...)}
@@ -143,10 +145,7 @@ func artifactNode(a *artifactReport, now time.Time, p painter) *treeNode {
 }
 
 func resourceNode(r *resourceReport, now time.Time, p painter, note string) *treeNode {
-	objects := fmt.Sprintf("%d objects", r.ObjectCount)
-	if r.ObjectCount == 1 {
-		objects = "1 object"
-	}
+	objects := plural(r.ObjectCount, "object")
 	fields := []string{"VidraResource " + r.Name, p.state(r.State), objects, "age " + age(now, r.CreationTimestamp)}
 	if note != "" {
 		fields = append(fields, p.yellow("("+note+")"))
@@ -155,7 +154,7 @@ func resourceNode(r *resourceReport, now time.Time, p painter, note string) *tre
 	if r.Destination != "local" {
 		n.details = append(n.details, "destination: "+r.Destination)
 	}
-	if r.State != stateReady && r.Message != "" {
+	if (r.State != stateReady || p.wide) && r.Message != "" {
 		n.details = append(n.details, r.Message)
 	}
 	if r.LastError != "" {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"gotest.tools/v3/assert"
+	"gotest.tools/v3/golden"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1alpha1 "github.com/vidra-operator/vidra/apis/infrahub/v1alpha1"
@@ -139,8 +140,41 @@ func TestConditionState(t *testing.T) {
 		{"reconciling", []metav1.Condition{cond(v1alpha1.ConditionReady, metav1.ConditionFalse, 1, "X", "wait"), cond(v1alpha1.ConditionReconciling, metav1.ConditionTrue, 1, "X", "wait")}, 1, false, stateReconciling},
 		{"failed", []metav1.Condition{cond(v1alpha1.ConditionReady, metav1.ConditionFalse, 1, "X", "down")}, 1, false, stateFailed},
 		{"suspended", []metav1.Condition{cond(v1alpha1.ConditionReady, metav1.ConditionFalse, 1, "Suspended", "Suspended")}, 1, true, stateSuspended},
+		// Ready kept at its last value, the pause in its own condition.
+		{"suspended keeps ready", []metav1.Condition{cond(v1alpha1.ConditionReady, metav1.ConditionTrue, 1, "Synced", "ok"), cond(v1alpha1.ConditionSuspended, metav1.ConditionTrue, 2, "Suspended", "Suspended: paused")}, 2, true, stateSuspended},
 	} {
 		got, _, _ := conditionState(tc.conds, tc.gen, tc.suspended)
 		assert.Equal(t, got, tc.want, tc.name)
 	}
+}
+
+// TestStatusOutputGolden: the -o wide tree and -o name listing of the
+// sample report (go test -update rewrites testdata/).
+func TestStatusOutputGolden(t *testing.T) {
+	var b strings.Builder
+	writeTree(&b, statusTree(sampleReport(), treeNow, painter{wide: true}))
+	golden.Assert(t, b.String(), "status-wide.txt")
+	golden.Assert(t, strings.Join(reportNames(sampleReport()), "\n")+"\n", "status-name.txt")
+}
+
+// TestRootHelpGolden: the help lists the commands, kubectl's connection
+// flags and the exit codes.
+func TestRootHelpGolden(t *testing.T) {
+	a, out, _ := testApp(nil)
+	assert.Equal(t, run(t.Context(), []string{"help"}, a), exitOK)
+	golden.Assert(t, out.String(), "help.txt")
+}
+
+// A suspended object handled the request but will not become Ready for its
+// generation: reconcile --wait fails at once instead of timing out.
+func TestHandledSuspended(t *testing.T) {
+	conds := []metav1.Condition{
+		{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, ObservedGeneration: 1, Reason: "Synced"},
+		{Type: v1alpha1.ConditionSuspended, Status: metav1.ConditionTrue, ObservedGeneration: 2, Reason: "Suspended"},
+	}
+	done, _, err := handled("InfrahubSync s", "T1", "T1", conds, 2)
+	assert.Assert(t, !done)
+	assert.ErrorContains(t, err, "InfrahubSync s is suspended")
+	done, _, err = handled("InfrahubSync s", "T0", "T1", conds, 2)
+	assert.Assert(t, !done && err == nil, "not handled yet: keep waiting")
 }

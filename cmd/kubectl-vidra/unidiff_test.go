@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -84,76 +85,63 @@ func TestWriteUnifiedColor(t *testing.T) {
 	assert.Equal(t, b.String(), "\x1b[1m--- a\x1b[0m\n\x1b[1m+++ b\x1b[0m\n\x1b[36m@@ -1 +1 @@\x1b[0m\n\x1b[31m-x\x1b[0m\n\x1b[32m+y\x1b[0m\n")
 }
 
-// lcsLength is the textbook dynamic programme, to check that the edit
-// scripts are shortest.
-func lcsLength(a, b []string) int {
-	dp := make([][]int, len(a)+1)
-	for i := range dp {
-		dp[i] = make([]int, len(b)+1)
-	}
-	for i := len(a) - 1; i >= 0; i-- {
-		for j := len(b) - 1; j >= 0; j-- {
-			if a[i] == b[j] {
-				dp[i][j] = dp[i+1][j+1] + 1
-			} else {
-				dp[i][j] = max(dp[i+1][j], dp[i][j+1])
+// applyUnified applies a unified diff with no context to a, so random
+// texts can be checked: the diff of a and b, applied to a, gives b.
+func applyUnified(t *testing.T, a []string, diff string) []string {
+	t.Helper()
+	var out []string
+	next := 0 // index in a of the next line not yet copied
+	for _, line := range strings.Split(strings.TrimSuffix(diff, "\n"), "\n")[2:] {
+		switch {
+		case strings.HasPrefix(line, "@@ -"):
+			var start, length int
+			head := strings.Fields(line)[1][1:]
+			if n, _ := fmt.Sscanf(head, "%d,%d", &start, &length); n == 1 {
+				length = 1
 			}
+			if length > 0 {
+				start--
+			}
+			out = append(out, a[next:start]...)
+			next = start
+		case strings.HasPrefix(line, "-"):
+			assert.Equal(t, a[next], line[1:])
+			next++
+		case strings.HasPrefix(line, "+"):
+			out = append(out, line[1:])
+		default:
+			t.Fatalf("unexpected line %q in a diff without context", line)
 		}
 	}
-	return dp[0][0]
+	return append(out, a[next:]...)
 }
 
-func TestDiffLinesIsShortestAndApplies(t *testing.T) {
+func TestWriteUnifiedApplies(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
-	words := []string{"a", "b", "c", "d"}
-	gen := func() []string {
-		n := r.IntN(12)
-		out := make([]string, n)
-		for i := range out {
-			out[i] = words[r.IntN(len(words))]
+	words := []string{"a", "b", "c", "d", "e"}
+	for range 300 {
+		var a, b []string
+		for range r.IntN(12) {
+			a = append(a, words[r.IntN(len(words))])
 		}
-		return out
-	}
-	for i := 0; i < 3000; i++ {
-		a, b := gen(), gen()
-		edits := diffLines(a, b)
-		var gotA, gotB []string
-		changes := 0
-		for _, e := range edits {
-			if e.op != opInsert {
-				gotA = append(gotA, e.text)
-			}
-			if e.op != opDelete {
-				gotB = append(gotB, e.text)
-			}
-			if e.op != opEqual {
-				changes++
-			}
+		for range r.IntN(12) {
+			b = append(b, words[r.IntN(len(words))])
 		}
-		assert.Equal(t, strings.Join(gotA, ","), strings.Join(a, ","))
-		assert.Equal(t, len(gotA), len(a))
-		assert.Equal(t, strings.Join(gotB, ","), strings.Join(b, ","))
-		assert.Equal(t, len(gotB), len(b))
-		assert.Equal(t, changes, len(a)+len(b)-2*lcsLength(a, b), "a=%q b=%q", a, b)
-		// Within a run of changes, deletions come first.
-		for j := 1; j < len(edits); j++ {
-			assert.Assert(t, !(edits[j-1].op == opInsert && edits[j].op == opDelete), "a=%q b=%q", a, b)
+		text := func(l []string) string {
+			if len(l) == 0 {
+				return ""
+			}
+			return strings.Join(l, "\n") + "\n"
 		}
+		var out strings.Builder
+		changed := writeUnified(&out, "a", "b", text(a), text(b), 0, painter{})
+		assert.Equal(t, changed, text(a) != text(b))
+		if !changed {
+			continue
+		}
+		got := applyUnified(t, a, out.String())
+		assert.DeepEqual(t, strings.Join(got, "\n"), strings.Join(b, "\n"))
 	}
-}
-
-func TestDiffLinesBeyondTheLimit(t *testing.T) {
-	// Completely different texts longer than the search limit fall back to
-	// removing then adding everything, which is still a correct diff.
-	var a, b []string
-	for i := 0; i < maxEditDistance; i++ {
-		a = append(a, "a"+strings.Repeat("x", i%7))
-		b = append(b, "b"+strings.Repeat("y", i%5))
-	}
-	edits := diffLines(a, b)
-	assert.Equal(t, len(edits), len(a)+len(b))
-	assert.Equal(t, edits[0].op, opDelete)
-	assert.Equal(t, edits[len(edits)-1].op, opInsert)
 }
 
 func TestSplitLines(t *testing.T) {

@@ -125,6 +125,13 @@ func setupLogging(format string) {
 func start(ctx context.Context, logger klog.Logger, o *options, h *health, shutdownStarted <-chan struct{}) error {
 	logger.Info("Starting", "version", version, "go", runtime.Version())
 
+	// Metrics first: the workqueue provider must be in place before the
+	// controllers create their queues, the REST client metrics before the
+	// first request.
+	reg := metrics.NewRegistry()
+	workqueue.SetProvider(metrics.NewWorkqueueProvider(reg))
+	metrics.NewRESTClientMetrics(reg).Install()
+
 	cfg, err := restConfig(o.kubeconfig)
 	if err != nil {
 		return fmt.Errorf("kubernetes client configuration: %w", err)
@@ -135,6 +142,9 @@ func start(ctx context.Context, logger klog.Logger, o *options, h *health, shutd
 	namespace := resolveNamespace(o.namespace)
 	kube, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
+		return err
+	}
+	if err := preflight(ctx, logger, kube.Discovery(), cfg.Host, preflightTimeout); err != nil {
 		return err
 	}
 
@@ -161,10 +171,6 @@ func start(ctx context.Context, logger klog.Logger, o *options, h *health, shutd
 		"reconcileOnEvents", o.reconcileOnEvents, "queryName", o.queryName,
 		"leaderElect", o.leaderElect, "extraCAs", len(caBundle) > 0)
 
-	// Metrics first: the workqueue provider must be in place before the
-	// controllers create their queues.
-	reg := metrics.NewRegistry()
-	workqueue.SetProvider(metrics.NewWorkqueueProvider(reg))
 	metrics.RegisterProcessCollector(reg)
 	m := metrics.New(reg, version)
 

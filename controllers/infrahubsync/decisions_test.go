@@ -198,7 +198,7 @@ func TestSummarizeNamesErroredArtifacts(t *testing.T) {
 	r := f.c.summarize(f.obj, []infrahub.Artifact{{ID: "a1"}}, nil, nil, nil,
 		[]string{"artifact a1 (one)"}, map[string]bool{}, false, "main")
 	assert.Assert(t, r.Ready)
-	assert.Equal(t, r.Message, "Synced 1 artifacts; 1 in Error in Infrahub, their last good content is applied: artifact a1 (one)")
+	assert.Equal(t, r.Message, "Synced 1 artifact; 1 artifact in Error in Infrahub, their last good content is applied: artifact a1 (one)")
 }
 
 // A VidraResource whose manifest was edited by hand is rewritten even

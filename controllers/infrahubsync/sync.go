@@ -90,7 +90,7 @@ func (c *Controller) sync(ctx context.Context, sync *v1alpha1.InfrahubSync) (tim
 				}
 			}
 		}
-		return 0, c.writeStatus(ctx, sync, nil, conditions.Result{Reason: ReasonSuspended, Message: "Suspended: Infrahub is not read and nothing is applied"}, requested, false)
+		return 0, c.writeStatus(ctx, sync, nil, conditions.Result{Suspended: true, Reason: ReasonSuspended, Message: "Suspended: Infrahub is not read and nothing is applied"}, requested, false)
 	}
 
 	cfg, err := c.connection(sync)
@@ -227,7 +227,9 @@ func (c *Controller) sync(ctx context.Context, sync *v1alpha1.InfrahubSync) (tim
 		c.warnOnce(sync, ReasonNoArtifacts, result.Message)
 	}
 	if changed > 0 {
-		c.event(sync, corev1.EventTypeNormal, ReasonSynced, "Sync", "%d VidraResources created, updated or removed from %d artifacts", changed, len(artifacts))
+		what := fmt.Sprintf("%s created, updated or removed from %s", conditions.Count(changed, "VidraResource", ""), conditions.Count(len(artifacts), "artifact", ""))
+		c.event(sync, corev1.EventTypeNormal, ReasonSynced, "Sync", "%s", what)
+		logger.Info("InfrahubSync listed "+conditions.Count(len(artifacts), "artifact", ""), "sync", sync.Name, "changes", what)
 	}
 	if err := c.writeStatus(ctx, sync, table, result, requested, changed > 0); err != nil {
 		return 0, err
@@ -585,9 +587,11 @@ func (c *Controller) summarize(sync *v1alpha1.InfrahubSync, artifacts []infrahub
 			"Infrahub has no artifact named %q on %s; check spec.source.artefactName and that the artifact definition has generated its artifacts",
 			sync.Spec.Source.ArtifactName, branchText(branch))}
 	case len(problems) > 0:
-		return conditions.Result{Reason: ReasonWriteFailed, Message: strings.Join(problems, "; ")}
+		return conditions.Result{Reason: ReasonWriteFailed, Summary: conditions.Count(len(problems), "VidraResource write", "VidraResource writes") + " failed",
+			Message: strings.Join(problems, "; ")}
 	case len(notReady) > 0:
-		return conditions.Result{Progressing: true, Reason: ReasonArtifactsNotReady, Message: "Keeping what was applied for artifacts not ready in Infrahub: " + strings.Join(notReady, "; ")}
+		return conditions.Result{Progressing: true, Reason: ReasonArtifactsNotReady, Summary: conditions.Count(len(notReady), "artifact", "") + " not ready in Infrahub",
+			Message: "Keeping what was applied for artifacts not ready in Infrahub: " + strings.Join(notReady, "; ")}
 	}
 	// Read again: the VidraResources this pass wrote are not reconciled yet.
 	owned, err := c.ownedResources(sync)
@@ -613,13 +617,14 @@ func (c *Controller) summarize(sync *v1alpha1.InfrahubSync, artifacts []infrahub
 		if len(shown) > 5 {
 			shown = append(shown[:5:5], fmt.Sprintf("and %d more", len(waiting)-5))
 		}
-		return conditions.Result{Progressing: true, Reason: ReasonResourcesNotReady,
-			Message: fmt.Sprintf("%d of %d VidraResources not ready: %s", len(waiting), len(owned), strings.Join(shown, "; "))}
+		notReady := fmt.Sprintf("%d of %s not ready", len(waiting), conditions.Count(len(owned), "VidraResource", ""))
+		return conditions.Result{Progressing: true, Reason: ReasonResourcesNotReady, Summary: notReady,
+			Message: notReady + ": " + strings.Join(shown, "; ")}
 	}
-	msg := fmt.Sprintf("Synced %d artifacts", len(artifacts))
+	msg := "Synced " + conditions.Count(len(artifacts), "artifact", "")
 	if len(errored) > 0 {
 		sort.Strings(errored)
-		msg += fmt.Sprintf("; %d in Error in Infrahub, their last good content is applied: %s", len(errored), strings.Join(errored, "; "))
+		msg += fmt.Sprintf("; %s in Error in Infrahub, their last good content is applied: %s", conditions.Count(len(errored), "artifact", ""), strings.Join(errored, "; "))
 	}
 	return conditions.Result{Ready: true, Reason: ReasonSynced, Message: msg}
 }
@@ -636,11 +641,14 @@ func (c *Controller) writeStatus(ctx context.Context, sync *v1alpha1.InfrahubSyn
 	} else {
 		meta.RemoveStatusCondition(&status.Conditions, ConditionInsecureTLS)
 	}
-	status.SyncState = conditions.State(r)
+	status.Summary = conditions.Summary(r)
+	if !r.Suspended {
+		status.SyncState = conditions.State(r)
+	}
 	switch {
 	case r.Ready:
 		status.LastError = ""
-	case r.Reason != ReasonSuspended && !r.Progressing:
+	case !r.Suspended && !r.Progressing:
 		status.LastError = conditions.Truncate(r.Message)
 	}
 	if table != nil {

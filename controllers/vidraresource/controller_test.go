@@ -232,7 +232,7 @@ func TestNoOpPassWritesNothing(t *testing.T) {
 	_, err := f.c.sync(ctx, vr.DeepCopy())
 	assert.NilError(t, err)
 	assert.DeepEqual(t, f.destinationActions(), []string{"patch configmaps/cm rv=1"})
-	assert.DeepEqual(t, f.events(), []string{"Normal Applied Objects 1 created"})
+	assert.DeepEqual(t, f.events(), []string{"Normal Applied 1 object created"})
 	vr.Status = f.lastStatus()
 	assert.Equal(t, vr.Status.ObjectCount, int32(1))
 	assert.Equal(t, f.vidraActions()[1], "patch vidraresources/status application/apply-patch+yaml")

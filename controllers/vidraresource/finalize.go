@@ -50,6 +50,9 @@ func (c *Controller) finalize(ctx context.Context, vr *v1alpha1.VidraResource) (
 	if err := c.removeFinalizer(ctx, vr); err != nil {
 		return 0, err
 	}
+	if !orphan {
+		logger.Info("VidraResource deleted, its objects removed or released", "vidraResource", vr.Name, "objects", len(vr.Status.ManagedResources))
+	}
 	c.forget(vr.Name)
 	return 0, nil
 }

@@ -121,7 +121,7 @@ func (c *Controller) sync(ctx context.Context, vr *v1alpha1.VidraResource) (time
 	requested := vr.Annotations[v1alpha1.AnnotationReconcileRequestedAt]
 
 	if vr.Spec.Suspend {
-		return 0, c.writeStatus(ctx, vr, conditions.Result{Reason: ReasonSuspended, Message: "Suspended: objects are neither applied nor pruned"}, nil, requested)
+		return 0, c.writeStatus(ctx, vr, conditions.Result{Suspended: true, Reason: ReasonSuspended, Message: "Suspended: objects are neither applied nor pruned"}, nil, requested)
 	}
 
 	docs, err := manifest.ParseWithOptions([]byte(vr.Spec.Manifest), manifest.ParseOptions{MaxBytes: maxManifestBytes})
@@ -140,7 +140,7 @@ func (c *Controller) sync(ctx context.Context, vr *v1alpha1.VidraResource) (time
 		err = target.Reachable(c.clock.Now())
 	}
 	if err != nil {
-		_ = c.writeStatus(ctx, vr, conditions.Result{Reason: ReasonClusterUnavailable, Message: err.Error()}, nil, requested)
+		_ = c.writeStatus(ctx, vr, targetFailure(c.destination(vr), err), nil, requested)
 		return 0, fmt.Errorf("destination of %s: %w", vr.Name, err)
 	}
 
@@ -185,6 +185,11 @@ func (c *Controller) sync(ctx context.Context, vr *v1alpha1.VidraResource) (time
 	c.metrics.SetManagedObjects(vr.Name, target.Name(), countByKind(inventory))
 
 	result := summarize(&out, len(objs))
+	clusterFailure, wholeCluster := destinationFailure(c.destination(vr), out.applyErrs, len(objs))
+	if wholeCluster {
+		result = clusterFailure
+	}
+	logChange(logger, vr, &out)
 	if out.changed() {
 		c.event(vr, corev1.EventTypeNormal, ReasonApplied, "Apply", "%s", changeSummary(&out))
 	}
@@ -199,8 +204,14 @@ func (c *Controller) sync(ctx context.Context, vr *v1alpha1.VidraResource) (time
 		return 0, err
 	}
 	switch {
+	case wholeCluster:
+		return 0, fmt.Errorf("%s: %s", vr.Name, clusterFailure.Message)
 	case out.retryable:
 		return 0, out.err(vr.Name)
+	case len(out.notOwned) > 0:
+		// Recheck with backoff: the owner may let go, or the user may label
+		// the object, long before the interval.
+		return 0, workloop.Expected(fmt.Errorf("%s: %s not owned by Vidra", vr.Name, conditions.Count(len(out.notOwned), "object", "")))
 	case len(out.waiting) > 0:
 		return c.opts.CRDWait, nil
 	case out.conflictRetry:
@@ -368,17 +379,22 @@ func (c *Controller) watch(target *cluster.Target, owner string, objs []*desired
 func summarize(out *outcome, total int) conditions.Result {
 	switch {
 	case len(out.failures) > 0:
-		return conditions.Result{Reason: ReasonApplyFailed, Message: fmt.Sprintf("%d of %d objects failed: %s", len(out.failures), total, strings.Join(out.failures, "; "))}
+		failed := fmt.Sprintf("%d of %s failed", len(out.failures), conditions.Count(total, "object", ""))
+		return conditions.Result{Reason: ReasonApplyFailed, Summary: failed, Message: failed + ": " + strings.Join(out.failures, "; ")}
 	case len(out.notOwned) > 0:
-		return conditions.Result{Stalled: true, Reason: ReasonNotOwned, Message: strings.Join(out.notOwned, "; ")}
+		return conditions.Result{Stalled: true, Reason: ReasonNotOwned, Summary: conditions.Count(len(out.notOwned), "object", "") + " not managed by Vidra, left alone",
+			Message: strings.Join(out.notOwned, "; ")}
 	case len(out.conflicts) > 0:
-		return conditions.Result{Stalled: true, Reason: ReasonConflict, Message: strings.Join(out.conflicts, "; ")}
+		return conditions.Result{Stalled: true, Reason: ReasonConflict, Summary: conditions.Count(len(out.conflicts), "object", "") + " declared differently by another owner",
+			Message: strings.Join(out.conflicts, "; ")}
 	case len(out.waiting) > 0:
-		return conditions.Result{Progressing: true, Reason: ReasonWaitingForCRD, Message: "Waiting for CRDs to be established before applying: " + strings.Join(out.waiting, ", ")}
+		return conditions.Result{Progressing: true, Reason: ReasonWaitingForCRD, Summary: conditions.Count(len(out.waiting), "object", "") + " waiting for CRDs",
+			Message: "Waiting for CRDs to be established before applying: " + strings.Join(out.waiting, ", ")}
 	case len(out.pruneFailures) > 0:
-		return conditions.Result{Reason: ReasonPruneFailed, Message: "Applied, but removing objects that left the manifest failed: " + strings.Join(out.pruneFailures, "; ")}
+		return conditions.Result{Reason: ReasonPruneFailed, Summary: "Applied; removing " + conditions.Count(len(out.pruneFailures), "object", "") + " failed",
+			Message: "Applied, but removing objects that left the manifest failed: " + strings.Join(out.pruneFailures, "; ")}
 	}
-	return conditions.Result{Ready: true, Reason: ReasonApplied, Message: fmt.Sprintf("Applied %d objects", total)}
+	return conditions.Result{Ready: true, Reason: ReasonApplied, Message: "Applied " + conditions.Count(total, "object", "")}
 }
 
 func changeSummary(out *outcome) string {
@@ -388,10 +404,10 @@ func changeSummary(out *outcome) string {
 		verb string
 	}{{out.count(apply.Created), "created"}, {out.count(apply.Configured), "configured"}, {out.count(apply.Pruned), "pruned"}, {out.count(apply.Released), "released to other owners"}} {
 		if p.n > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", p.n, p.verb))
+			parts = append(parts, conditions.Count(p.n, "object", "")+" "+p.verb)
 		}
 	}
-	return "Objects " + strings.Join(parts, ", ")
+	return strings.Join(parts, ", ")
 }
 
 // appliedState is what a completed pass leaves in status.
@@ -409,13 +425,16 @@ func (c *Controller) writeStatus(ctx context.Context, vr *v1alpha1.VidraResource
 	status.ObservedGeneration = vr.Generation
 	conditions.Apply(&status.Conditions, vr.Generation, r)
 	c.setWatchCondition(&status.Conditions, vr.Name, vr.Generation)
-	status.DeployState = conditions.State(r)
+	status.Summary = conditions.Summary(r)
+	if !r.Suspended {
+		status.DeployState = conditions.State(r)
+	}
 	if r.Reason == ReasonPruneFailed {
 		status.DeployState = v1alpha1.StateStale
 	}
 	if r.Ready {
 		status.LastError = ""
-	} else if r.Reason != ReasonSuspended && !r.Progressing {
+	} else if !r.Suspended && !r.Progressing {
 		status.LastError = conditions.Truncate(r.Message)
 	}
 	if applied != nil {

@@ -5,15 +5,17 @@ import (
 	"slices"
 	"strings"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	v1alpha1 "github.com/vidra-operator/vidra/apis/infrahub/v1alpha1"
 	"github.com/vidra-operator/vidra/controllers/internal/conditions"
 )
 
 // ConditionDriftWatch says whether the drift watches of a VidraResource's
 // objects work. It is absent while nothing is watched for it.
-const ConditionDriftWatch = "DriftWatch"
+const ConditionDriftWatch = v1alpha1.ConditionDriftWatch
 
 // Reasons of ConditionDriftWatch.
 const (
@@ -33,7 +35,13 @@ func (c *Controller) setWatchCondition(conds *[]metav1.Condition, owner string, 
 		h := cl.Watches.OwnerHealth(owner)
 		watched += h.Resources
 		for gvr, err := range h.Failing {
-			failing = append(failing, fmt.Sprintf("%s on %s: %v", gvr.GroupResource(), cl.Name(), err))
+			what := "cannot list or watch"
+			if apierrors.IsForbidden(err) {
+				// Typically rbac.manage.scope=none, or a ServiceAccount
+				// that may write but not watch.
+				what = "may not list or watch"
+			}
+			failing = append(failing, fmt.Sprintf("%s on %s (Vidra %s it: %s)", gvr.GroupResource(), cl.Name(), what, reasonOf(err)))
 		}
 	}
 	if watched == 0 {
@@ -45,7 +53,7 @@ func (c *Controller) setWatchCondition(conds *[]metav1.Condition, owner string, 
 	if len(failing) > 0 {
 		slices.Sort(failing)
 		cond.Status, cond.Reason = metav1.ConditionFalse, ReasonWatchFailing
-		cond.Message = conditions.Truncate("Drift is not seen while the watch fails: " + strings.Join(failing, "; "))
+		cond.Message = conditions.Truncate("Drift is repaired only at the interval while the watch fails: " + strings.Join(failing, "; "))
 	}
 	meta.SetStatusCondition(conds, cond)
 }

@@ -242,8 +242,11 @@ func (mon *monitor) watchError(_ context.Context, _ *cache.Reflector, err error)
 	mon.errMu.Unlock()
 
 	msg := "Listing or watching managed objects failed"
-	if apierrors.IsNotFound(err) {
+	switch {
+	case apierrors.IsNotFound(err):
 		msg = "Listing or watching managed objects failed; the resource type is not served, was its CRD deleted?"
+	case apierrors.IsForbidden(err):
+		msg = "Listing or watching managed objects is forbidden; drift on this kind is repaired only at the interval until Vidra may list and watch it"
 	}
 	mon.logger.Error(err, msg, "suppressedSinceLastLog", suppressed)
 }

@@ -236,17 +236,17 @@ func TestValidationRejectsBadInput(t *testing.T) {
 		mutate  func(*v1alpha1.InfrahubSync)
 		message string // a part of the API server's message
 	}{
-		{"url-without-scheme", func(s *v1alpha1.InfrahubSync) { s.Spec.Source.InfrahubAPIURL = "infrahub.example.com" }, "spec.source.infrahubAPIURL"},
-		{"url-ftp", func(s *v1alpha1.InfrahubSync) { s.Spec.Source.InfrahubAPIURL = "ftp://infrahub.example.com" }, "spec.source.infrahubAPIURL"},
+		{"url-without-scheme", func(s *v1alpha1.InfrahubSync) { s.Spec.Source.InfrahubAPIURL = "infrahub.example.com" }, "spec.source.infrahubAPIURL|must be an http(s) URL such as https://infrahub.example.com"},
+		{"url-ftp", func(s *v1alpha1.InfrahubSync) { s.Spec.Source.InfrahubAPIURL = "ftp://infrahub.example.com" }, "spec.source.infrahubAPIURL|must be an http(s) URL"},
 		{"url-empty", func(s *v1alpha1.InfrahubSync) { s.Spec.Source.InfrahubAPIURL = "" }, "spec.source.infrahubAPIURL"},
-		{"url-space", func(s *v1alpha1.InfrahubSync) { s.Spec.Source.InfrahubAPIURL = "https://infra hub" }, "spec.source.infrahubAPIURL"},
-		{"date-days", func(s *v1alpha1.InfrahubSync) { s.Spec.Source.TargetDate = "-2d" }, "spec.source.targetDate"},
-		{"date-garbage", func(s *v1alpha1.InfrahubSync) { s.Spec.Source.TargetDate = "yesterday" }, "spec.source.targetDate"},
-		{"date-bad-month", func(s *v1alpha1.InfrahubSync) { s.Spec.Source.TargetDate = "2026-13-01" }, "spec.source.targetDate"},
+		{"url-space", func(s *v1alpha1.InfrahubSync) { s.Spec.Source.InfrahubAPIURL = "https://infra hub" }, "spec.source.infrahubAPIURL|must be an http(s) URL"},
+		{"date-days", func(s *v1alpha1.InfrahubSync) { s.Spec.Source.TargetDate = "-2d" }, "spec.source.targetDate|must be an ISO 8601 date-time, a date, or a duration such as 2h"},
+		{"date-garbage", func(s *v1alpha1.InfrahubSync) { s.Spec.Source.TargetDate = "yesterday" }, "spec.source.targetDate|must be an ISO 8601 date-time, a date, or a duration such as 2h"},
+		{"date-bad-month", func(s *v1alpha1.InfrahubSync) { s.Spec.Source.TargetDate = "2026-13-01" }, "spec.source.targetDate|must be an ISO 8601 date-time"},
 		{"empty-artefact", func(s *v1alpha1.InfrahubSync) { s.Spec.Source.ArtifactName = "" }, "spec.source.artefactName"},
-		{"bad-server", func(s *v1alpha1.InfrahubSync) { s.Spec.Destination.Server = "kubernetes.default.svc" }, "spec.destination.server"},
-		{"bad-namespace", func(s *v1alpha1.InfrahubSync) { s.Spec.Destination.Namespace = "Not_A_Namespace" }, "spec.destination.namespace"},
-		{"bad-interval", func(s *v1alpha1.InfrahubSync) { s.Spec.Interval = &metav1.Duration{Duration: -time.Second} }, "spec.interval"},
+		{"bad-server", func(s *v1alpha1.InfrahubSync) { s.Spec.Destination.Server = "kubernetes.default.svc" }, "spec.destination.server|must be empty or an http(s) URL such as https://kubernetes.default.svc"},
+		{"bad-namespace", func(s *v1alpha1.InfrahubSync) { s.Spec.Destination.Namespace = "Not_A_Namespace" }, "spec.destination.namespace|must be a namespace name"},
+		{"bad-interval", func(s *v1alpha1.InfrahubSync) { s.Spec.Interval = &metav1.Duration{Duration: -time.Second} }, "spec.interval|must be a duration such as 30s, 5m or 1h30m"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -254,7 +254,14 @@ func TestValidationRejectsBadInput(t *testing.T) {
 			tc.mutate(s)
 			_, err := syncs.Create(ctx, s, metav1.CreateOptions{})
 			assert.Assert(t, apierrors.IsInvalid(err), "want Invalid, got %v", err)
-			assert.ErrorContains(t, err, tc.message)
+			// "<field>|<message>": the field, then the CEL rule's message
+			// after the rejected value.
+			field, message, _ := strings.Cut(tc.message, "|")
+			assert.ErrorContains(t, err, field)
+			assert.ErrorContains(t, err, "\": "+message)
+			// Human messages, never the regular expression behind them.
+			assert.Assert(t, !strings.Contains(err.Error(), "should match"), err.Error())
+			assert.Assert(t, !strings.Contains(err.Error(), "[0-9]"), err.Error())
 		})
 	}
 
@@ -300,7 +307,7 @@ func TestKubectlShowsWhatUsersExpect(t *testing.T) {
 
 	out := kubectl(t, ctx, "get", "infrahubsyncs")
 	header := strings.Fields(strings.SplitN(out, "\n", 2)[0])
-	assert.DeepEqual(t, header, []string{"NAME", "READY", "STATUS", "BRANCH", "ARTIFACT", "AGE"})
+	assert.DeepEqual(t, header, []string{"NAME", "READY", "STATUS", "SUSPENDED", "BRANCH", "ARTIFACT", "AGE"})
 	assert.Assert(t, is.Contains(out, "kubectl-sync"))
 	assert.Assert(t, is.Contains(out, "feature-x"))
 	assert.Assert(t, is.Contains(out, "Webserver_Manifest"))

@@ -70,7 +70,7 @@ func BenchmarkRequestCost(b *testing.B) {
 				ObjectMeta: metav1.ObjectMeta{Name: costResourceName(ns, i)}, EventTime: metav1.NowMicro(),
 				ReportingController: "vidra", ReportingInstance: "vidra-bench", Action: "Apply", Reason: "Applied", Type: corev1.EventTypeNormal,
 				Regarding: corev1.ObjectReference{APIVersion: v1alpha1.SchemeGroupVersion.String(), Kind: "VidraResource", Name: costResourceName(ns, i)},
-				Note:      "Objects 4 created"}, metav1.CreateOptions{})
+				Note:      "4 objects created"}, metav1.CreateOptions{})
 			return err
 		}},
 	} {
@@ -175,7 +175,7 @@ func resourceStatus(ns string, i int) v1alpha1.VidraResourceStatus {
 	st.ObjectCount = int32(len(st.ManagedResources))
 	for _, c := range []struct{ typ, status, reason string }{{"Ready", "True", "Applied"}, {"Reconciling", "False", "Applied"}, {"Stalled", "False", "Applied"}} {
 		st.Conditions = append(st.Conditions, metav1.Condition{Type: c.typ, Status: metav1.ConditionStatus(c.status), Reason: c.reason,
-			Message: "Objects 4 created", LastTransitionTime: now, ObservedGeneration: 1})
+			Message: "4 objects created", LastTransitionTime: now, ObservedGeneration: 1})
 	}
 	return st
 }

@@ -11,6 +11,7 @@ import (
 
 	"gotest.tools/v3/assert"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/tools/clientcmd"
@@ -140,7 +141,7 @@ func TestVersionAndHelp(t *testing.T) {
 	assert.Equal(t, r.code, 2, "%s", r)
 	assert.Assert(t, strings.Contains(oneErrorLine(t, r), `unknown command "frobnicate"`), "%s", r)
 	r = kv(t, "", "status", "no-such-sync")
-	assert.Equal(t, r.code, 2, "%s", r)
+	assert.Equal(t, r.code, 1, "%s", r)
 	assert.Equal(t, oneErrorLine(t, r), `error: InfrahubSync "no-such-sync" not found`)
 }
 
@@ -168,7 +169,7 @@ func TestPlugin(t *testing.T) {
 
 		// Again: refused without --overwrite, replaced with it.
 		r = kv(t, "", "credentials", "create", e.fake.URL, "--token-file", tokenFile, "--name", credsName)
-		assert.Equal(t, r.code, 2, "%s", r)
+		assert.Equal(t, r.code, 1, "%s", r)
 		assert.Assert(t, strings.Contains(oneErrorLine(t, r), "already exists; pass --overwrite"), "%s", r)
 		r = kv(t, "", "credentials", "create", e.fake.URL, "--token-file", tokenFile, "--name", credsName, "--overwrite")
 		assert.Equal(t, r.code, 0, "%s", r)
@@ -256,6 +257,39 @@ func TestPlugin(t *testing.T) {
 		assert.Equal(t, asYAML.Syncs[0].Name, mainSync)
 	})
 
+	t.Run("kubectl conventions", func(t *testing.T) {
+		vr1 := resourceName(t, e, mainSync, web1.ID)
+		r := kv(t, "", "status", "-A", "-o", "name")
+		assert.Equal(t, r.code, 0, "%s", r)
+		for _, want := range []string{"infrahubsync.infrahub.operators.com/" + mainSync + "\n", "vidraresource.infrahub.operators.com/" + vr1 + "\n"} {
+			assert.Assert(t, strings.Contains(r.stdout, want), "missing %q in:\n%s", want, r.stdout)
+		}
+
+		// Connection flags and -n before the command, -o wide after it.
+		r = kv(t, "", "-n", operatorNamespace, "--request-timeout", "20s", "--context", "", "status", mainSync, "-o", "wide")
+		assert.Equal(t, r.code, 0, "%s", r)
+		assert.Assert(t, strings.Contains(r.stdout, "VidraResource "+vr1+"  Ready  5 objects"), "%s", r)
+		assert.Assert(t, strings.Contains(r.stdout, "Applied 5 objects"), "-o wide shows every message:\n%s", r.stdout)
+
+		// --as reaches the API server: a ServiceAccount without rights is
+		// refused, a runtime failure (exit 1) in one error line.
+		r = kv(t, "", "status", "--as", "system:serviceaccount:default:nobody")
+		assert.Equal(t, r.code, 1, "%s", r)
+		assert.Assert(t, strings.Contains(oneErrorLine(t, r), `User "system:serviceaccount:default:nobody" cannot list`), "%s", r)
+
+		// --server replaces the kubeconfig's: nothing listens on port 1.
+		r = kv(t, "", "--server", "https://127.0.0.1:1", "status")
+		assert.Equal(t, r.code, 1, "%s", r)
+		assert.Assert(t, strings.Contains(oneErrorLine(t, r), "connection refused"), "%s", r)
+
+		// Usage errors exit 2, before or after the command.
+		for _, args := range [][]string{{"status", "-o", "table"}, {"--no-such-flag", "status"}, {"status", "a", "b"}} {
+			r = kv(t, "", args...)
+			assert.Equal(t, r.code, 2, "%s", r)
+			oneErrorLine(t, r)
+		}
+	})
+
 	t.Run("reconcile --wait", func(t *testing.T) {
 		r := kv(t, "", "reconcile", mainSync, "--wait", "--timeout", "90s")
 		assert.Equal(t, r.code, 0, "%s", r)
@@ -296,12 +330,12 @@ func TestPlugin(t *testing.T) {
 			s.Spec.Source.CredentialsSecretRef = &v1alpha1.LocalSecretReference{Name: "missing-creds"}
 		})
 		r := kv(t, "", "reconcile", "plugin-broken", "--wait", "--timeout", "60s")
-		assert.Equal(t, r.code, 2, "%s", r)
+		assert.Equal(t, r.code, 1, "%s", r)
 		line := oneErrorLine(t, r)
 		assert.Assert(t, strings.Contains(line, "CredentialsError") && strings.Contains(line, "missing-creds not found"), "%s", r)
 
 		r = kv(t, "", "reconcile", mainSync, "--timeout", "1ns")
-		assert.Equal(t, r.code, 2, "%s", r)
+		assert.Equal(t, r.code, 1, "%s", r)
 		assert.Assert(t, strings.Contains(oneErrorLine(t, r), "timed out after 1ns"), "%s", r)
 		assert.NilError(t, e.vidra.InfrahubV1alpha1().InfrahubSyncs().Delete(e.ctx, "plugin-broken", metav1.DeleteOptions{}))
 	})
@@ -315,14 +349,29 @@ func TestPlugin(t *testing.T) {
 			r := kv(t, "", "status", mainSync)
 			return strings.Contains(r.stdout, "InfrahubSync "+mainSync+"  Suspended"), nil
 		})
+		// Suspension is its own condition: Ready stays True, so alerts and
+		// kubectl wait --for=condition=Ready are not tripped.
+		e.eventually("a Suspended condition with Ready kept", func() (bool, error) {
+			s := e.getSync(mainSync)
+			ready := meta.FindStatusCondition(s.Status.Conditions, v1alpha1.ConditionReady)
+			return meta.IsStatusConditionTrue(s.Status.Conditions, v1alpha1.ConditionSuspended) &&
+				ready != nil && ready.Status == metav1.ConditionTrue && s.Status.Summary == "Suspended", nil
+		})
 		r = kv(t, "", "suspend", mainSync)
 		assert.Equal(t, r.stdout, "InfrahubSync "+mainSync+" is already suspended\n")
+		r = kv(t, "", "suspend", mainSync, "-o", "name")
+		assert.Equal(t, r.code, 0, "%s", r)
+		assert.Equal(t, r.stdout, "infrahubsync.infrahub.operators.com/"+mainSync+"\n")
 
 		r = kv(t, "", "resume", mainSync)
 		assert.Equal(t, r.code, 0, "%s", r)
 		assert.Equal(t, r.stdout, "InfrahubSync "+mainSync+" resumed\n")
 		assert.Assert(t, !e.getSync(mainSync).Spec.Suspend)
 		e.waitReady(mainSync)
+		e.eventually("the Suspended condition gone after resume", func() (bool, error) {
+			s := e.getSync(mainSync)
+			return meta.FindStatusCondition(s.Status.Conditions, v1alpha1.ConditionSuspended) == nil && s.Status.Summary == "Synced 2 artifacts", nil
+		})
 	})
 
 	t.Run("diff without changes", func(t *testing.T) {
@@ -382,7 +431,7 @@ func TestPlugin(t *testing.T) {
 		r = kv(t, "", "diff", mainSync, "--branch", "main")
 		assert.Equal(t, r.code, 0, "%s", r)
 		r = kv(t, "", "diff", mainSync, "--branch", "nope")
-		assert.Equal(t, r.code, 2, "%s", r)
+		assert.Equal(t, r.code, 3, "%s", r)
 		assert.Assert(t, strings.Contains(oneErrorLine(t, r), `no branch "nope"`), "%s", r)
 		r = kv(t, "", "diff", mainSync, "--at", "yesterday-ish")
 		assert.Equal(t, r.code, 2, "%s", r)
@@ -488,10 +537,10 @@ func TestClusterAdd(t *testing.T) {
 	assert.Equal(t, restCfg.Host, server)
 
 	r = kv(t, "", "cluster", "add", "cloud", "--kubeconfig", kubeconfig)
-	assert.Equal(t, r.code, 2, "%s", r)
+	assert.Equal(t, r.code, 1, "%s", r)
 	assert.Assert(t, strings.Contains(oneErrorLine(t, r), `exec plugin "cloud-login", which the operator cannot run`), "%s", r)
 	r = kv(t, "", "cluster", "add", "nope", "--kubeconfig", kubeconfig)
-	assert.Equal(t, r.code, 2, "%s", r)
+	assert.Equal(t, r.code, 1, "%s", r)
 	assert.Assert(t, strings.Contains(oneErrorLine(t, r), "contexts: cloud, edge"), "%s", r)
 
 	// The operator finds the Secret by its label for a sync whose

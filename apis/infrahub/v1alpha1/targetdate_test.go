@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 
 	"gotest.tools/v3/assert"
@@ -13,8 +14,9 @@ import (
 	"github.com/vidra-operator/vidra/infrahub"
 )
 
-// loadTargetDatePattern reads the pattern the API server enforces from the
-// generated CRD, so these tests check what users actually get.
+// loadTargetDatePattern reads the regular expression the API server enforces
+// (the CEL rule self.matches(r'...') of the generated CRD), so these tests
+// check what users actually get. CEL's matches uses RE2, as Go does.
 func loadTargetDatePattern() (*regexp.Regexp, error) {
 	data, err := os.ReadFile(filepath.Join("..", "..", "..", "manifests", "crds", "infrahub.operators.com_infrahubsyncs.yaml"))
 	if err != nil {
@@ -26,7 +28,7 @@ func loadTargetDatePattern() (*regexp.Regexp, error) {
 	}
 	node := any(crd)
 	for _, step := range []any{"spec", "versions", 0, "schema", "openAPIV3Schema", "properties", "spec", "properties",
-		"source", "properties", "targetDate", "pattern"} {
+		"source", "properties", "targetDate", "x-kubernetes-validations", 0, "rule"} {
 		switch s := step.(type) {
 		case string:
 			m, _ := node.(map[string]any)
@@ -34,16 +36,20 @@ func loadTargetDatePattern() (*regexp.Regexp, error) {
 		case int:
 			l, _ := node.([]any)
 			if len(l) <= s {
-				return nil, fmt.Errorf("no CRD version %d", s)
+				return nil, fmt.Errorf("no element %d", s)
 			}
 			node = l[s]
 		}
 	}
-	p, ok := node.(string)
+	rule, ok := node.(string)
 	if !ok {
-		return nil, fmt.Errorf("targetDate has no pattern in the CRD")
+		return nil, fmt.Errorf("targetDate has no validation rule in the CRD")
 	}
-	return regexp.Compile(p)
+	const prefix, suffix = "self.matches(r'", "')"
+	if !strings.HasPrefix(rule, prefix) || !strings.HasSuffix(rule, suffix) {
+		return nil, fmt.Errorf("targetDate rule %q is not self.matches(r'...')", rule)
+	}
+	return regexp.Compile(strings.TrimSuffix(strings.TrimPrefix(rule, prefix), suffix))
 }
 
 // The CRD admits a subset of what Infrahub accepts: anything it lets through

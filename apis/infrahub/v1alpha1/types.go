@@ -24,7 +24,16 @@ const (
 	ConditionReady       = "Ready"
 	ConditionReconciling = "Reconciling"
 	ConditionStalled     = "Stalled"
+	// ConditionSuspended is True while spec.suspend is set. Ready keeps its
+	// last value meanwhile, so suspending raises no readiness alert.
+	ConditionSuspended = "Suspended"
+	// ConditionDriftWatch is False while the watch repairing drift on a kind
+	// of the manifest cannot run (typically missing list/watch RBAC).
+	ConditionDriftWatch = "DriftWatch"
 )
+
+// MaxSummary bounds status.summary, the one-line STATUS printer column.
+const MaxSummary = 80
 
 // Annotations and labels Vidra reads or writes.
 const (
@@ -72,7 +81,8 @@ const (
 // +kubebuilder:resource:scope=Cluster,shortName=ihs;ihsync,categories=vidra
 // +kubebuilder:subresource:status
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
-// +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`
+// +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.summary`
+// +kubebuilder:printcolumn:name="Suspended",type=boolean,JSONPath=`.spec.suspend`
 // +kubebuilder:printcolumn:name="Branch",type=string,JSONPath=`.spec.source.targetBranch`
 // +kubebuilder:printcolumn:name="Artifact",type=string,JSONPath=`.spec.source.artefactName`
 // +kubebuilder:printcolumn:name="Artifacts",type=integer,JSONPath=`.status.artifactCount`,priority=1
@@ -109,12 +119,14 @@ type InfrahubSyncSpec struct {
 	// configured, trigger syncs sooner.
 	// +optional
 	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule=`self.matches(r'^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$')`,message=`must be a duration such as 30s, 5m or 1h30m`
 	Interval *metav1.Duration `json:"interval,omitempty"`
 
 	// suspend stops syncing from Infrahub and applying to the cluster. Objects
-	// already applied stay as they are.
+	// already applied stay as they are; the Ready condition keeps its last
+	// value and a Suspended condition says the sync is paused.
 	// +optional
+	// +kubebuilder:default=false
 	Suspend bool `json:"suspend,omitempty"`
 
 	// prune removes VidraResources whose artifact disappeared from Infrahub
@@ -144,7 +156,7 @@ type InfrahubSource struct {
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=2048
-	// +kubebuilder:validation:Pattern=`^https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?(/[A-Za-z0-9._~%+-]*)*$`
+	// +kubebuilder:validation:XValidation:rule=`self.matches(r'^https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?(/[A-Za-z0-9._~%+-]*)*$')`,message=`must be an http(s) URL such as https://infrahub.example.com (IPv6 addresses in brackets)`
 	InfrahubAPIURL string `json:"infrahubAPIURL"`
 
 	// targetBranch is the Infrahub branch to read artifacts from.
@@ -163,7 +175,7 @@ type InfrahubSource struct {
 	// again with Infrahub's own rules and reports a bad one in the conditions.
 	// +optional
 	// +kubebuilder:validation:MaxLength=64
-	// +kubebuilder:validation:Pattern=`^([1-9][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])(T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?)?|([A-Za-z]+)?[-+]?([0-9]{1,6}(seconds|second|sec|s|minutes|minute|min|m|hours|hour|h))+)$`
+	// +kubebuilder:validation:XValidation:rule=`self.matches(r'^([1-9][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])(T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?)?|([A-Za-z]+)?[-+]?([0-9]{1,6}(seconds|second|sec|s|minutes|minute|min|m|hours|hour|h))+)$')`,message=`must be an ISO 8601 date-time, a date, or a duration such as 2h`
 	TargetDate string `json:"targetDate,omitempty"`
 
 	// artefactName is the name shared by the CoreArtifacts to sync: the
@@ -208,14 +220,14 @@ type Destination struct {
 	// with the key "kubeconfig".
 	// +optional
 	// +kubebuilder:validation:MaxLength=2048
-	// +kubebuilder:validation:Pattern=`^(https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?(/[A-Za-z0-9._~%+-]*)*)?$`
+	// +kubebuilder:validation:XValidation:rule=`self.matches(r'^(https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?(/[A-Za-z0-9._~%+-]*)*)?$')`,message=`must be empty or an http(s) URL such as https://kubernetes.default.svc`
 	Server string `json:"server,omitempty"`
 
 	// namespace is given to namespaced objects whose manifest names none.
 	// Defaults to "default".
 	// +optional
 	// +kubebuilder:validation:MaxLength=63
-	// +kubebuilder:validation:Pattern=`^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$`
+	// +kubebuilder:validation:XValidation:rule=`self.matches(r'^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$')`,message=`must be a namespace name: lowercase letters, digits and '-', starting and ending with a letter or digit`
 	Namespace string `json:"namespace,omitempty"`
 
 	// reconcileOnEvents watches the applied objects and repairs changes made
@@ -277,11 +289,18 @@ type InfrahubSyncStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// conditions: Ready, Reconciling and Stalled, in the kstatus style.
+	// conditions: Ready, Reconciling and Stalled, in the kstatus style, and
+	// Suspended while spec.suspend is set.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// summary is a one-line status for the STATUS column of kubectl get, at
+	// most 80 characters; the conditions' messages carry the details.
+	// +optional
+	// +kubebuilder:validation:MaxLength=80
+	Summary string `json:"summary,omitempty"`
 
 	// artifacts lists what the last complete listing returned.
 	// +optional
@@ -351,8 +370,9 @@ type InfrahubSyncList struct {
 // +kubebuilder:resource:scope=Cluster,shortName=vr;vidrares,categories=vidra
 // +kubebuilder:subresource:status
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
-// +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`
+// +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.summary`
 // +kubebuilder:printcolumn:name="Objects",type=integer,JSONPath=`.status.objectCount`
+// +kubebuilder:printcolumn:name="Suspended",type=boolean,JSONPath=`.spec.suspend`
 // +kubebuilder:printcolumn:name="Sync",type=string,JSONPath=`.spec.source.sync`,priority=1
 // +kubebuilder:printcolumn:name="Server",type=string,JSONPath=`.spec.destination.server`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
@@ -390,11 +410,13 @@ type VidraResourceSpec struct {
 	// no watch reported. Defaults to the operator's --resource-interval (10m).
 	// +optional
 	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule=`self.matches(r'^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$')`,message=`must be a duration such as 30s, 5m or 1h30m`
 	Interval *metav1.Duration `json:"interval,omitempty"`
 
-	// suspend stops applying and pruning. Objects stay as they are.
+	// suspend stops applying and pruning. Objects stay as they are; the
+	// Ready condition keeps its last value and a Suspended condition is set.
 	// +optional
+	// +kubebuilder:default=false
 	Suspend bool `json:"suspend,omitempty"`
 
 	// prune deletes objects that left the manifest. Defaults to true.
@@ -438,11 +460,18 @@ type VidraResourceStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// conditions: Ready, Reconciling and Stalled, in the kstatus style.
+	// conditions: Ready, Reconciling and Stalled, in the kstatus style, and
+	// Suspended while spec.suspend is set.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// summary is a one-line status for the STATUS column of kubectl get, at
+	// most 80 characters; the conditions' messages carry the details.
+	// +optional
+	// +kubebuilder:validation:MaxLength=80
+	Summary string `json:"summary,omitempty"`
 
 	// managedResources is the inventory: every object this VidraResource
 	// applied or is about to apply, so none is ever left untracked.

@@ -5,6 +5,7 @@ package workloop
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"time"
@@ -87,8 +88,9 @@ func ProcessNextWorkItem(ctx context.Context, queue workqueue.TypedRateLimitingI
 		queue.AddRateLimited(key)
 		klog.FromContext(ctx).V(4).Info("Write conflict, requeuing", "key", key, "err", err)
 	case err != nil:
+		retries := queue.NumRequeues(key)
 		queue.AddRateLimited(key)
-		utilruntime.HandleErrorWithContext(ctx, err, "Sync failed, requeuing with backoff", "key", key)
+		logRetry(ctx, key, retries, err)
 	case requeueAfter > 0:
 		queue.Forget(key)
 		queue.AddAfter(key, requeueAfter)
@@ -96,6 +98,45 @@ func ProcessNextWorkItem(ctx context.Context, queue workqueue.TypedRateLimitingI
 		queue.Forget(key)
 	}
 	return true
+}
+
+// Expected marks err as an expected, retried failure (the object is
+// stalled on the user, or a peer is down): it is logged at info level and
+// the key is retried with backoff. Status conditions carry the details.
+func Expected(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &expectedError{err}
+}
+
+type expectedError struct{ err error }
+
+func (e *expectedError) Error() string { return e.err.Error() }
+func (e *expectedError) Unwrap() error { return e.err }
+
+// logRetry logs a failed sync that will be retried with backoff. Every sync
+// error is handled: the status says why and the key is retried, so none is
+// logged as an unhandled error. A key failing again and again is logged on
+// attempts 1, 2, 3, 5, 9, 17... (and at -v=2 on every one), so a wrong
+// password does not fill the log. A sync cut short by shutdown is not a
+// failure.
+func logRetry(ctx context.Context, key string, retries int, err error) {
+	logger := klog.FromContext(ctx)
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		logger.V(2).Info("Sync interrupted by shutdown", "key", key)
+		return
+	}
+	var expected *expectedError
+	msg := "Sync failed, retrying with backoff"
+	if errors.As(err, &expected) {
+		msg = "Sync not complete, rechecking with backoff"
+	}
+	if retries&(retries-1) != 0 {
+		logger.V(2).Info(msg, "key", key, "attempt", retries+1, "err", err)
+		return
+	}
+	logger.Info(msg, "key", key, "attempt", retries+1, "err", err)
 }
 
 // Jitter spreads periodic requeues of many objects over ±10% of the interval

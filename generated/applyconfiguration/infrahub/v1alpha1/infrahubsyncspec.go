@@ -36,7 +36,8 @@ type InfrahubSyncSpecApplyConfiguration struct {
 	// configured, trigger syncs sooner.
 	Interval *v1.Duration `json:"interval,omitempty"`
 	// suspend stops syncing from Infrahub and applying to the cluster. Objects
-	// already applied stay as they are.
+	// already applied stay as they are; the Ready condition keeps its last
+	// value and a Suspended condition says the sync is paused.
 	Suspend *bool `json:"suspend,omitempty"`
 	// prune removes VidraResources whose artifact disappeared from Infrahub
 	// and objects that disappeared from an artifact. Defaults to true.

@@ -31,8 +31,12 @@ import (
 type InfrahubSyncStatusApplyConfiguration struct {
 	// observedGeneration is the generation of the spec the status describes.
 	ObservedGeneration *int64 `json:"observedGeneration,omitempty"`
-	// conditions: Ready, Reconciling and Stalled, in the kstatus style.
+	// conditions: Ready, Reconciling and Stalled, in the kstatus style, and
+	// Suspended while spec.suspend is set.
 	Conditions []v1.ConditionApplyConfiguration `json:"conditions,omitempty"`
+	// summary is a one-line status for the STATUS column of kubectl get, at
+	// most 80 characters; the conditions' messages carry the details.
+	Summary *string `json:"summary,omitempty"`
 	// artifacts lists what the last complete listing returned.
 	Artifacts []ArtifactStatusApplyConfiguration `json:"artifacts,omitempty"`
 	// artifactCount is the number of entries in artifacts.
@@ -72,6 +76,14 @@ func (b *InfrahubSyncStatusApplyConfiguration) WithConditions(values ...*v1.Cond
 		}
 		b.Conditions = append(b.Conditions, *values[i])
 	}
+	return b
+}
+
+// WithSummary sets the Summary field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Summary field is set to the value of the last call.
+func (b *InfrahubSyncStatusApplyConfiguration) WithSummary(value string) *InfrahubSyncStatusApplyConfiguration {
+	b.Summary = &value
 	return b
 }
 

@@ -37,7 +37,8 @@ type VidraResourceSpecApplyConfiguration struct {
 	// interval is how often the objects are re-applied to repair drift that
 	// no watch reported. Defaults to the operator's --resource-interval (10m).
 	Interval *v1.Duration `json:"interval,omitempty"`
-	// suspend stops applying and pruning. Objects stay as they are.
+	// suspend stops applying and pruning. Objects stay as they are; the
+	// Ready condition keeps its last value and a Suspended condition is set.
 	Suspend *bool `json:"suspend,omitempty"`
 	// prune deletes objects that left the manifest. Defaults to true.
 	Prune *bool `json:"prune,omitempty"`

@@ -31,8 +31,12 @@ import (
 type VidraResourceStatusApplyConfiguration struct {
 	// observedGeneration is the generation of the spec the status describes.
 	ObservedGeneration *int64 `json:"observedGeneration,omitempty"`
-	// conditions: Ready, Reconciling and Stalled, in the kstatus style.
+	// conditions: Ready, Reconciling and Stalled, in the kstatus style, and
+	// Suspended while spec.suspend is set.
 	Conditions []v1.ConditionApplyConfiguration `json:"conditions,omitempty"`
+	// summary is a one-line status for the STATUS column of kubectl get, at
+	// most 80 characters; the conditions' messages carry the details.
+	Summary *string `json:"summary,omitempty"`
 	// managedResources is the inventory: every object this VidraResource
 	// applied or is about to apply, so none is ever left untracked.
 	ManagedResources []ManagedResourceApplyConfiguration `json:"managedResources,omitempty"`
@@ -80,6 +84,14 @@ func (b *VidraResourceStatusApplyConfiguration) WithConditions(values ...*v1.Con
 		}
 		b.Conditions = append(b.Conditions, *values[i])
 	}
+	return b
+}
+
+// WithSummary sets the Summary field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Summary field is set to the value of the last call.
+func (b *VidraResourceStatusApplyConfiguration) WithSummary(value string) *VidraResourceStatusApplyConfiguration {
+	b.Summary = &value
 	return b
 }
 
