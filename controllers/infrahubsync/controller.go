@@ -182,6 +182,9 @@ func NewController(
 				c.enqueueOwner(n, resourceSettle)
 			case readyOf(o) != readyOf(n):
 				c.enqueueOwner(n, c.readinessDelay(o, n))
+			case healthOf(o) != healthOf(n):
+				// Only the sync's health summary changes.
+				c.enqueueOwner(n, progressInterval)
 			}
 		},
 		DeleteFunc: func(obj any) {

@@ -396,6 +396,7 @@ func desiredSpec(sync *v1alpha1.InfrahubSync, a infrahub.Artifact) v1alpha1.Vidr
 		Suspend:       sync.Spec.Suspend,
 		Prune:         sync.Spec.Prune,
 		AdoptExisting: sync.Spec.AdoptExisting,
+		Wait:          sync.Spec.Wait.DeepCopy(),
 	}
 }
 
@@ -569,6 +570,7 @@ func (c *Controller) writeStatus(ctx context.Context, sync *v1alpha1.InfrahubSyn
 		}
 	}
 	status.LastHandledReconcileAt = requested
+	c.healthSummary(sync, status)
 	if apiequality.Semantic.DeepEqual(*status, sync.Status) {
 		return nil
 	}

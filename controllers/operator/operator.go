@@ -124,7 +124,7 @@ func New(cfg Config) (*Operator, error) {
 	secrets := o.secretFactory.Core().V1().Secrets()
 	// The drift watches report to the VidraResource controller, which is
 	// built after the cluster manager; the indirection breaks the cycle.
-	var onChange atomic.Pointer[func([]string)]
+	var onChange, onHealthChange atomic.Pointer[func([]string)]
 	o.Clusters, err = cluster.NewManager(cluster.Options{
 		Local:     cfg.RESTConfig,
 		Secrets:   secrets.Lister().Secrets(cfg.Namespace),
@@ -134,6 +134,13 @@ func New(cfg Config) (*Operator, error) {
 			// is not drift (see watch.StripTransform).
 			OnChange: func(owners []string, _ schema.GroupVersionResource, _, _ string) {
 				if f := onChange.Load(); f != nil {
+					(*f)(owners)
+				}
+			},
+			// Health changes update the owners' status even when they
+			// do not reconcile on events.
+			OnHealthChange: func(owners []string, _ schema.GroupVersionResource, _, _ string) {
+				if f := onHealthChange.Load(); f != nil {
 					(*f)(owners)
 				}
 			},
@@ -157,6 +164,8 @@ func New(cfg Config) (*Operator, error) {
 	}
 	notify := o.Resources.OnManagedObjectChange
 	onChange.Store(&notify)
+	notifyHealth := o.Resources.OnManagedObjectHealthChange
+	onHealthChange.Store(&notifyHealth)
 
 	sources := cfg.Sources
 	if sources == nil {

@@ -20,7 +20,9 @@
 // is the state just applied. An unannounced own write costs one follow-up
 // reconcile, which must find nothing to write, or it would loop. The cache
 // drops status, managedFields and annotations that are never drift (see
-// StripTransform), so a change to those alone is not seen either.
+// StripTransform), so a change to those alone is not seen either; the
+// default HealthTransform keeps a compact health record in place of status,
+// whose changes are reported apart from drift, to OnHealthChange.
 package watch
 
 import (
@@ -53,8 +55,9 @@ type Options struct {
 	// LabelSelector restricts the watched objects; DefaultLabelSelector when
 	// empty.
 	LabelSelector string
-	// Transform is applied to each object before it is cached; StripTransform
-	// when nil. A custom one should usually call StripTransform too.
+	// Transform is applied to each object before it is cached;
+	// HealthTransform when nil. A custom one should usually call
+	// HealthTransform too, or Health and OnHealthChange see no health.
 	Transform cache.TransformFunc
 	// OnChange is called when a managed object is created after its
 	// informer synced, deleted (including objects that lost the label), or
@@ -67,6 +70,11 @@ type Options struct {
 	// different resource types, and must not block: enqueue and return.
 	// Stop waits for running calls to return.
 	OnChange func(owners []string, gvr schema.GroupVersionResource, namespace, name string)
+	// OnHealthChange is called, like OnChange, when the health of a managed
+	// object with owners may have changed (see HealthTransform): added
+	// (also in the initial list), deleted, or updated with another health.
+	// Vidra's own writes are reported too.
+	OnHealthChange func(owners []string, gvr schema.GroupVersionResource, namespace, name string)
 	// Logger receives informer errors; klog.Background() when unset.
 	Logger klog.Logger
 }
@@ -78,6 +86,7 @@ type Manager struct {
 	selector  string
 	transform cache.TransformFunc
 	onChange  func([]string, schema.GroupVersionResource, string, string)
+	onHealth  func([]string, schema.GroupVersionResource, string, string)
 	logger    klog.Logger
 
 	mu       sync.Mutex
@@ -102,7 +111,7 @@ func NewManager(client dynamic.Interface, opts Options) *Manager {
 	}
 	transform := opts.Transform
 	if transform == nil {
-		transform = StripTransform
+		transform = HealthTransform
 	}
 	logger := opts.Logger
 	if logger.GetSink() == nil {
@@ -113,6 +122,7 @@ func NewManager(client dynamic.Interface, opts Options) *Manager {
 		selector:  sel,
 		transform: transform,
 		onChange:  opts.OnChange,
+		onHealth:  opts.OnHealthChange,
 		logger:    logger.WithName("watch"),
 		owners:    map[string]map[schema.GroupVersionResource]struct{}{},
 		monitors:  map[schema.GroupVersionResource]*monitor{},

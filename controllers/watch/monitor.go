@@ -29,6 +29,7 @@ type monitor struct {
 	// an informer still winding down reports nothing more.
 	stopped  atomic.Bool
 	onChange func([]string, schema.GroupVersionResource, string, string)
+	onHealth func([]string, schema.GroupVersionResource, string, string)
 	logger   klog.Logger
 
 	// own tells the events of Vidra's writes from everyone else's.
@@ -54,6 +55,7 @@ func (m *Manager) startMonitor(gvr schema.GroupVersionResource) (*monitor, error
 		informer: factory.ForResource(gvr).Informer(),
 		stopCh:   make(chan struct{}),
 		onChange: m.onChange,
+		onHealth: m.onHealth,
 		own:      newOwnWrites(),
 		logger:   m.logger.WithValues("resource", gvr.String()),
 	}
@@ -86,6 +88,9 @@ func (mon *monitor) stop(wg *sync.WaitGroup) {
 }
 
 func (mon *monitor) onAdd(obj any, isInInitialList bool) {
+	if u, ok := obj.(*unstructured.Unstructured); ok {
+		mon.reportHealth(nil, u)
+	}
 	// The initial list is what the owners just applied or will reconcile
 	// anyway; reporting it would stampede every owner at once.
 	if isInInitialList {
@@ -101,7 +106,11 @@ func (mon *monitor) onAdd(obj any, isInInitialList bool) {
 func (mon *monitor) onUpdate(oldObj, newObj any) {
 	o, ok1 := oldObj.(*unstructured.Unstructured)
 	n, ok2 := newObj.(*unstructured.Unstructured)
-	if !ok1 || !ok2 || !contentChanged(o, n) {
+	if !ok1 || !ok2 {
+		return
+	}
+	mon.reportHealth(o, n)
+	if !contentChanged(o, n) {
 		return
 	}
 	mon.notifyUnlessOwn(ownersOf(o, n), n)
@@ -112,6 +121,7 @@ func (mon *monitor) onDelete(obj any) {
 		// The deletion was missed during a watch gap; Obj is the last state
 		// the cache knew, and the key names it even if Obj is unusable.
 		if u, ok := tomb.Obj.(*unstructured.Unstructured); ok && u != nil {
+			mon.reportHealth(u, nil)
 			mon.notify(ownersOf(u), u.GetNamespace(), u.GetName())
 			return
 		}
@@ -125,6 +135,7 @@ func (mon *monitor) onDelete(obj any) {
 	}
 	if u, ok := obj.(*unstructured.Unstructured); ok {
 		mon.own.deleted(objectKey(u.GetNamespace(), u.GetName()))
+		mon.reportHealth(u, nil)
 		mon.notify(ownersOf(u), u.GetNamespace(), u.GetName())
 	}
 }
