@@ -26,7 +26,12 @@ func HealthTransform(obj any) (any, error) {
 		return obj, nil
 	}
 	if _, done := healthRecord(u); done {
-		return StripTransform(u)
+		rec := u.Object["status"]
+		if _, err := StripTransform(u); err != nil {
+			return nil, err
+		}
+		u.Object["status"] = rec
+		return u, nil
 	}
 	r := health.Of(u)
 	if _, err := StripTransform(u); err != nil {

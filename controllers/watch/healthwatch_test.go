@@ -1,90 +1,95 @@
 package watch_test
 
 import (
+	"context"
+	"path/filepath"
 	"testing"
+	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/utils/ptr"
 
 	"github.com/vidra-operator/vidra/controllers/health"
 	"github.com/vidra-operator/vidra/controllers/watch"
 )
 
-// TestHealthChangesAreReportedApartFromDrift plays the Deployment
-// controller on a real API server: status writes change the health the
-// cache keeps, are reported to OnHealthChange and never to OnChange.
+var sdcConfigs = schema.GroupVersionResource{Group: "config.sdcio.dev", Version: "v1alpha1", Resource: "configs"}
+
+// TestHealthChangesAreReportedApartFromDrift plays SDC's config-server on
+// a real API server: its status writes change the health the cache keeps,
+// are reported to OnHealthChange and never to OnChange.
 func TestHealthChangesAreReportedApartFromDrift(t *testing.T) {
 	_, kc, dc := clients(t)
 	ctx := t.Context()
-	ns := createNamespace(t, kc, "health-events")
-	deps := kc.AppsV1().Deployments(ns)
-	labels := map[string]string{"app": "web"}
-	dep := &appsv1.Deployment{
-		ObjectMeta: managedMeta("web", "shop"),
-		Spec: appsv1.DeploymentSpec{
-			Replicas: ptr.To[int32](2),
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "nginx"}}},
-			},
-		},
+	installCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := cp.InstallCRDs(installCtx, filepath.Join("..", "..", "test", "testdata", "crds", "config.sdcio.dev_configs.yaml")); err != nil {
+		t.Fatal(err)
 	}
-	created, err := deps.Create(ctx, dep, metav1.CreateOptions{})
-	if err != nil {
+	ns := createNamespace(t, kc, "health-events")
+	configs := dc.Resource(sdcConfigs).Namespace(ns)
+	meta := managedMeta("leaf1-uplinks", "net")
+	cfg := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "config.sdcio.dev/v1alpha1", "kind": "Config",
+		"metadata": map[string]any{"name": meta.Name, "namespace": ns, "labels": map[string]any{"managed-by": "vidra"},
+			"annotations": map[string]any{"managed-by": "vidra", "vidraresource.infrahub.operators.com/owned-by": "net"}},
+		"spec": map[string]any{"priority": int64(20), "config": []any{map[string]any{"path": "/", "value": map[string]any{"interface": []any{}}}}},
+	}}
+	if _, err := configs.Create(ctx, cfg, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 
 	drift, healthRec := &recorder{}, &recorder{}
 	m := newManager(t, dc, watch.Options{OnChange: drift.onChange, OnHealthChange: healthRec.onChange})
-	m.SetOwnerResources("shop", []schema.GroupVersionResource{deployments})
-	waitSynced(t, m, deployments)
-	web := change{[]string{"shop"}, deployments, ns, "web"}
+	m.SetOwnerResources("net", []schema.GroupVersionResource{sdcConfigs})
+	waitSynced(t, m, sdcConfigs)
+	leaf1 := change{[]string{"net"}, sdcConfigs, ns, "leaf1-uplinks"}
 
 	// The initial list is reported for health (the owner may have judged
 	// the object before the cache held it), never as drift.
-	healthRec.expectNext(t, ns, 0, web)
-	if got, observed := m.Health(deployments, ns, "web"); !observed || got.Status != health.InProgress {
-		t.Fatalf("Health before rollout = %+v, %v; want InProgress, true", got, observed)
+	healthRec.expectNext(t, ns, 0, leaf1)
+	want := health.Result{Status: health.InProgress, Message: "not yet applied to the device"}
+	if got, observed := m.Health(sdcConfigs, ns, "leaf1-uplinks"); !observed || got != want {
+		t.Fatalf("Health before the device answered = %+v, %v; want %+v", got, observed, want)
 	}
 
-	setStatus := func(available int32) {
+	setReady := func(status, reason, message, since string) {
 		t.Helper()
-		cur, err := deps.Get(ctx, "web", metav1.GetOptions{})
+		cur, err := configs.Get(ctx, "leaf1-uplinks", metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		cur.Status = appsv1.DeploymentStatus{ObservedGeneration: created.Generation, Replicas: 2, UpdatedReplicas: 2, ReadyReplicas: available, AvailableReplicas: available}
-		if _, err := deps.UpdateStatus(ctx, cur, metav1.UpdateOptions{}); err != nil {
+		cur.Object["status"] = map[string]any{"conditions": []any{map[string]any{
+			"type": "Ready", "status": status, "reason": reason, "message": message, "lastTransitionTime": since,
+		}}}
+		if _, err := configs.UpdateStatus(ctx, cur, metav1.UpdateOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	mark := healthRec.mark(ns)
-	setStatus(1)
-	healthRec.expectNext(t, ns, mark, web)
-	if got, _ := m.Health(deployments, ns, "web"); got != (health.Result{Status: health.InProgress, Message: "1 of 2 replicas available"}) {
+	setReady("False", "Failed", "leaf1 rejected the config", "2026-12-05T04:00:00Z")
+	healthRec.expectNext(t, ns, mark, leaf1)
+	if got, _ := m.Health(sdcConfigs, ns, "leaf1-uplinks"); got != (health.Result{Status: health.Failed, Message: "leaf1 rejected the config"}) {
 		t.Fatalf("Health = %+v", got)
 	}
 	mark = healthRec.mark(ns)
-	setStatus(2)
-	healthRec.expectNext(t, ns, mark, web)
-	if got, _ := m.Health(deployments, ns, "web"); got != (health.Result{Status: health.Current, Message: "2/2 replicas available"}) {
+	setReady("True", "Ready", "", "2026-12-05T04:01:00Z")
+	healthRec.expectNext(t, ns, mark, leaf1)
+	if got, _ := m.Health(sdcConfigs, ns, "leaf1-uplinks"); got != (health.Result{Status: health.Current, Message: "ready"}) {
 		t.Fatalf("Health = %+v", got)
 	}
 	// A status write that leaves the health as it was is not reported:
 	// the next report is the deletion.
 	mark = healthRec.mark(ns)
-	setStatus(2)
-	if err := deps.Delete(ctx, "web", metav1.DeleteOptions{}); err != nil {
+	setReady("True", "Ready", "", "2026-12-05T04:02:00Z")
+	if err := configs.Delete(ctx, "leaf1-uplinks", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	healthRec.expectNext(t, ns, mark, web)
-	if got, observed := m.Health(deployments, ns, "web"); !observed || got.Status != health.Unknown {
+	healthRec.expectNext(t, ns, mark, leaf1)
+	if got, observed := m.Health(sdcConfigs, ns, "leaf1-uplinks"); !observed || got.Status != health.Unknown {
 		t.Fatalf("Health after deletion = %+v, %v; want Unknown, true", got, observed)
 	}
 	// Only the deletion was drift.
-	drift.expectNext(t, ns, 0, web)
+	drift.expectNext(t, ns, 0, leaf1)
 }
