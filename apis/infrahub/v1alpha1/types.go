@@ -149,8 +149,11 @@ type InfrahubSyncSpec struct {
 
 	// wait, when present, is copied to every VidraResource of this sync:
 	// their Ready condition then means applied and healthy, and so does the
-	// sync's. Without it Ready means applied, and health is reported in the
-	// Healthy condition only.
+	// sync's. A VidraResource stays Ready=False (reason WaitingForHealth)
+	// until every object is Current, and turns Ready=False with reason
+	// HealthCheckFailed, naming the objects, when one Failed or the timeout
+	// passed first. "wait: {}" waits up to 5m. Without wait Ready means
+	// applied, and health is reported in the Healthy condition only.
 	// +optional
 	Wait *Wait `json:"wait,omitempty"`
 }
@@ -469,9 +472,11 @@ type VidraResourceSpec struct {
 	// +optional
 	AdoptExisting bool `json:"adoptExisting,omitempty"`
 
-	// wait, when present, makes Ready mean applied and healthy: Ready turns
-	// True only once every object is Current, and False with reason
-	// HealthCheckFailed when one Failed or the timeout passed first. An
+	// wait, when present, makes Ready mean applied and healthy: after an
+	// apply Ready stays False (reason WaitingForHealth) until every object
+	// is Current, and turns False with reason HealthCheckFailed, naming the
+	// objects, when one Failed or the timeout passed first; it becomes True
+	// again once they are healthy. "wait: {}" waits up to 5m. An
 	// InfrahubSync sets it from its own spec.wait.
 	// +optional
 	Wait *Wait `json:"wait,omitempty"`

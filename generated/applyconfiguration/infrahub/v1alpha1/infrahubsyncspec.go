@@ -52,8 +52,11 @@ type InfrahubSyncSpecApplyConfiguration struct {
 	AdoptExisting *bool `json:"adoptExisting,omitempty"`
 	// wait, when present, is copied to every VidraResource of this sync:
 	// their Ready condition then means applied and healthy, and so does the
-	// sync's. Without it Ready means applied, and health is reported in the
-	// Healthy condition only.
+	// sync's. A VidraResource stays Ready=False (reason WaitingForHealth)
+	// until every object is Current, and turns Ready=False with reason
+	// HealthCheckFailed, naming the objects, when one Failed or the timeout
+	// passed first. "wait: {}" waits up to 5m. Without wait Ready means
+	// applied, and health is reported in the Healthy condition only.
 	Wait *WaitApplyConfiguration `json:"wait,omitempty"`
 }
 

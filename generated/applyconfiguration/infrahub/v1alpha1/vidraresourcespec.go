@@ -44,9 +44,11 @@ type VidraResourceSpecApplyConfiguration struct {
 	// adoptExisting lets Vidra take over objects that already exist and were
 	// not created by Vidra.
 	AdoptExisting *bool `json:"adoptExisting,omitempty"`
-	// wait, when present, makes Ready mean applied and healthy: Ready turns
-	// True only once every object is Current, and False with reason
-	// HealthCheckFailed when one Failed or the timeout passed first. An
+	// wait, when present, makes Ready mean applied and healthy: after an
+	// apply Ready stays False (reason WaitingForHealth) until every object
+	// is Current, and turns False with reason HealthCheckFailed, naming the
+	// objects, when one Failed or the timeout passed first; it becomes True
+	// again once they are healthy. "wait: {}" waits up to 5m. An
 	// InfrahubSync sets it from its own spec.wait.
 	Wait *WaitApplyConfiguration `json:"wait,omitempty"`
 }
