@@ -10,6 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -129,6 +130,7 @@ func (c *Controller) afterFull(name string, requeueAfter time.Duration, err erro
 // and, with spec.wait, Ready, written only when they changed. The write is
 // conditional on the resourceVersion read, so a status the lister has not
 // caught up with is never written back; a conflict brings a full pass.
+// It returns the time left until the next full pass is due.
 func (c *Controller) syncHealth(ctx context.Context, vr *v1alpha1.VidraResource) (time.Duration, error) {
 	status := vr.Status.DeepCopy()
 	c.applyHealth(vr, status)
@@ -155,6 +157,12 @@ func (c *Controller) syncHealth(ctx context.Context, vr *v1alpha1.VidraResource)
 	if _, err := c.client.InfrahubV1alpha1().VidraResources().Patch(ctx, vr.Name, types.ApplyPatchType, body,
 		metav1.PatchOptions{FieldManager: v1alpha1.FieldManager, Force: &force}, "status"); err != nil {
 		c.wantFull(vr.Name)
+		if apierrors.IsConflict(err) {
+			// The lister was behind (usually our own last write): a full
+			// pass follows at once, and this is no error worth counting.
+			c.queue.Add(vr.Name)
+			return 0, nil
+		}
 		return 0, fmt.Errorf("update health of %s: %w", vr.Name, err)
 	}
 	return requeue, nil

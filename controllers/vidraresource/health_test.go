@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"gotest.tools/v3/assert"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -21,6 +22,7 @@ import (
 
 	v1alpha1 "github.com/vidra-operator/vidra/apis/infrahub/v1alpha1"
 	"github.com/vidra-operator/vidra/controllers/cluster"
+	"github.com/vidra-operator/vidra/controllers/internal/workloop"
 	"github.com/vidra-operator/vidra/controllers/watch"
 	"github.com/vidra-operator/vidra/generated/clientset/versioned/fake"
 	externalversions "github.com/vidra-operator/vidra/generated/informers/externalversions"
@@ -113,7 +115,9 @@ func newFixture(t *testing.T, objects ...runtime.Object) *fixture {
 		clock:    clk,
 		opts:     opts,
 		health:   newHealthState(),
+		queue:    workloop.NewQueue("test", time.Millisecond, time.Second),
 	}
+	t.Cleanup(c.queue.ShutDown)
 	return &fixture{t: t, client: client, c: c, clock: clk, events: rec, applied: applied}
 }
 
@@ -298,4 +302,21 @@ func TestHealthOnlyWhenTheLastFullPassIsCurrent(t *testing.T) {
 	_ = c.afterFull("net", 0, context.DeadlineExceeded)
 	c.OnManagedObjectHealthChange([]string{"net"})
 	assert.Assert(t, !c.healthOnly(vr), "the last pass failed")
+}
+
+// A lister behind the stored status (usually behind our own last write)
+// makes the conditional write conflict: a full pass follows, and no error
+// is counted.
+func TestHealthPassConflictBringsAFullPass(t *testing.T) {
+	f := newFixture(t, live(t, readyDeployment), live(t, readyConfig), live(t, plainConfigMap))
+	f.client.PrependReactor("patch", "vidraresources", func(clienttesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewConflict(schema.GroupResource{Group: "infrahub.operators.com", Resource: "vidraresources"}, "net", nil)
+	})
+	vr := f.resource(nil)
+	_ = f.c.afterFull("net", time.Minute, nil)
+	_, err := f.c.syncHealth(context.Background(), vr.DeepCopy())
+	assert.NilError(t, err)
+	assert.Equal(t, f.c.queue.Len(), 1)
+	f.c.OnManagedObjectHealthChange([]string{"net"})
+	assert.Assert(t, !f.c.healthOnly(vr), "the next pass is a full one")
 }
