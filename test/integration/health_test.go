@@ -10,6 +10,7 @@ import (
 
 	"gotest.tools/v3/assert"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -102,7 +103,24 @@ func condition(vr *v1alpha1.VidraResource, typ string) metav1.Condition {
 // by writing status subresources. The VidraResources do not reconcile on
 // events, yet their health follows the objects.
 func TestHealth(t *testing.T) {
-	e := newEnv(t)
+	// Registered first, so it runs after the operator removed its objects:
+	// TestVirtualMachinesAndCrossplaneWithRealCRDs has Vidra manage the
+	// KubeVirt CRD, which it must not find installed by someone else.
+	var e *env
+	t.Cleanup(func() {
+		crds := e.dyn.Resource(schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"})
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		_ = crds.Delete(ctx, "virtualmachines.kubevirt.io", metav1.DeleteOptions{})
+		for ctx.Err() == nil {
+			if _, err := crds.Get(ctx, "virtualmachines.kubevirt.io", metav1.GetOptions{}); apierrors.IsNotFound(err) {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Errorf("the KubeVirt CRD is still there")
+	})
+	e = newEnv(t)
 	crds := filepath.Join("..", "testdata", "crds")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
