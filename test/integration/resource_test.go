@@ -40,10 +40,17 @@ func (e *env) newResource(name, manifest string, tune ...func(*v1alpha1.VidraRes
 
 func (e *env) setManifest(name, manifest string) {
 	e.t.Helper()
-	vr, err := e.vidra.InfrahubV1alpha1().VidraResources().Get(e.ctx, name, metav1.GetOptions{})
-	assert.NilError(e.t, err)
-	vr.Spec.Manifest = manifest
-	_, err = e.vidra.InfrahubV1alpha1().VidraResources().Update(e.ctx, vr, metav1.UpdateOptions{})
+	// The operator writes status at any time (health follows the objects):
+	// an update retries on conflict, as kubectl edit would.
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		vr, err := e.vidra.InfrahubV1alpha1().VidraResources().Get(e.ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		vr.Spec.Manifest = manifest
+		_, err = e.vidra.InfrahubV1alpha1().VidraResources().Update(e.ctx, vr, metav1.UpdateOptions{})
+		return err
+	})
 	assert.NilError(e.t, err)
 }
 
