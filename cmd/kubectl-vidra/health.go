@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	v1alpha1 "github.com/vidra-operator/vidra/apis/infrahub/v1alpha1"
+	"github.com/vidra-operator/vidra/controllers/health"
 )
 
 // States shown for syncs, VidraResources and objects.
@@ -56,9 +57,8 @@ func conditionState(conds []metav1.Condition, generation int64, suspended bool) 
 	return stateFailed, reason, message
 }
 
-// objectHealth is a small kstatus: whether a live object has reached the
-// state its spec asks for, judged from the status fields of common kinds
-// and, for others, from a Ready condition when there is one.
+// objectHealth judges a live object with the operator's own rules
+// (controllers/health), in the plugin's words: Current is shown as Ready.
 func objectHealth(u *unstructured.Unstructured) (state, message string) {
 	if u == nil {
 		return stateMissing, "not found in the cluster"
@@ -66,88 +66,16 @@ func objectHealth(u *unstructured.Unstructured) (state, message string) {
 	if u.GetDeletionTimestamp() != nil {
 		return stateTerminating, "being deleted"
 	}
-	obj := u.Object
-	if gen := u.GetGeneration(); gen > 0 {
-		if observed, found, _ := unstructured.NestedInt64(obj, "status", "observedGeneration"); found && observed < gen {
-			return stateInProgress, fmt.Sprintf("generation %d not observed yet", gen)
-		}
+	r := health.Of(u)
+	switch r.Status {
+	case health.Current:
+		return stateReady, r.Message
+	case health.Failed:
+		return stateFailed, r.Message
+	case health.InProgress:
+		return stateInProgress, r.Message
 	}
-	num := func(fields ...string) int64 {
-		v, _, _ := unstructured.NestedInt64(obj, fields...)
-		return v
-	}
-	group := u.GroupVersionKind().Group
-	switch {
-	case group == "apps" && (u.GetKind() == "Deployment" || u.GetKind() == "StatefulSet" || u.GetKind() == "ReplicaSet"):
-		want := int64(1)
-		if v, found, _ := unstructured.NestedInt64(obj, "spec", "replicas"); found {
-			want = v
-		}
-		ready := num("status", "readyReplicas")
-		updated := num("status", "updatedReplicas")
-		if u.GetKind() == "ReplicaSet" {
-			updated = num("status", "replicas")
-		}
-		if ready < want || updated < want {
-			return stateInProgress, fmt.Sprintf("%d/%d replicas ready", ready, want)
-		}
-		return stateReady, fmt.Sprintf("%d/%d replicas ready", ready, want)
-	case group == "apps" && u.GetKind() == "DaemonSet":
-		want, ready := num("status", "desiredNumberScheduled"), num("status", "numberReady")
-		if ready < want {
-			return stateInProgress, fmt.Sprintf("%d/%d pods ready", ready, want)
-		}
-		return stateReady, fmt.Sprintf("%d/%d pods ready", ready, want)
-	case group == "batch" && u.GetKind() == "Job":
-		if c := findCondition(obj, "Failed"); c == "True" {
-			return stateFailed, "job failed"
-		}
-		if c := findCondition(obj, "Complete"); c == "True" {
-			return stateReady, "complete"
-		}
-		return stateInProgress, "running"
-	case group == "" && u.GetKind() == "PersistentVolumeClaim":
-		phase, _, _ := unstructured.NestedString(obj, "status", "phase")
-		if phase == "Bound" {
-			return stateReady, "bound"
-		}
-		return stateInProgress, "phase " + orDash(phase)
-	case group == "" && u.GetKind() == "Pod":
-		phase, _, _ := unstructured.NestedString(obj, "status", "phase")
-		switch {
-		case phase == "Succeeded":
-			return stateReady, "succeeded"
-		case phase == "Failed":
-			return stateFailed, "failed"
-		case findCondition(obj, "Ready") == "True":
-			return stateReady, ""
-		}
-		return stateInProgress, "phase " + orDash(phase)
-	}
-	switch findCondition(obj, "Ready") {
-	case "True":
-		return stateReady, ""
-	case "False":
-		return stateInProgress, "Ready condition is False"
-	}
-	// Most kinds (ConfigMaps, Services, RBAC...) are done once they exist.
-	return stateReady, ""
-}
-
-// findCondition returns the status of a condition in status.conditions.
-func findCondition(obj map[string]any, typ string) string {
-	conds, _, _ := unstructured.NestedSlice(obj, "status", "conditions")
-	for _, c := range conds {
-		m, ok := c.(map[string]any)
-		if !ok {
-			continue
-		}
-		if t, _ := m["type"].(string); t == typ {
-			s, _ := m["status"].(string)
-			return s
-		}
-	}
-	return ""
+	return stateUnknown, r.Message
 }
 
 func orDash(s string) string {

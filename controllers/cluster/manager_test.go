@@ -327,14 +327,14 @@ func TestWatchesHaveNoRequestTimeout(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for !target.Watches.HasSynced(widgets) {
 		if time.Now().After(deadline) {
-			t.Fatalf("the drift watch never synced: lists %d, watches %d, health %v", api.lists.Load(), api.watches.Load(), target.Watches.OwnerHealth("owner"))
+			t.Fatalf("the drift watch never synced: lists %d, watches %d, health %v", api.lists.Load(), api.watches.Load(), target.Watches.OwnerWatchHealth("owner"))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	initial := api.lists.Load() + api.watches.Load()
 	time.Sleep(5 * timeout)
 	assert.Equal(t, api.lists.Load()+api.watches.Load(), initial, "the watch was cut and restarted")
-	h := target.Watches.OwnerHealth("owner")
+	h := target.Watches.OwnerWatchHealth("owner")
 	assert.Equal(t, h.Resources, 1)
 	assert.Equal(t, len(h.Failing), 0)
 }

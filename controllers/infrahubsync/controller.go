@@ -189,6 +189,9 @@ func NewController(
 				c.enqueueOwner(n, resourceSettle)
 			case readyOf(o) != readyOf(n):
 				c.enqueueOwner(n, c.readinessDelay(o, n))
+			case healthOf(o) != healthOf(n):
+				// Only the sync's health summary changes.
+				c.enqueueOwner(n, progressInterval)
 			}
 		},
 		DeleteFunc: func(obj any) {

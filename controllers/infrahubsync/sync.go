@@ -428,6 +428,7 @@ func desiredSpec(sync *v1alpha1.InfrahubSync, a infrahub.Artifact, branch string
 		Suspend:       sync.Spec.Suspend,
 		Prune:         sync.Spec.Prune,
 		AdoptExisting: sync.Spec.AdoptExisting,
+		Wait:          sync.Spec.Wait.DeepCopy(),
 	}
 }
 
@@ -660,6 +661,7 @@ func (c *Controller) writeStatus(ctx context.Context, sync *v1alpha1.InfrahubSyn
 		}
 	}
 	status.LastHandledReconcileAt = requested
+	c.healthSummary(sync, status)
 	if apiequality.Semantic.DeepEqual(*status, sync.Status) {
 		return nil
 	}

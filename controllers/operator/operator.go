@@ -147,11 +147,18 @@ func New(cfg Config) (*Operator, error) {
 			},
 			// A watch that fails or works again changes its owners'
 			// conditions, whatever their event mode.
-			OnHealthChange: func(owners []string) {
+			OnWatchHealthChange: func(owners []string) {
 				if r := resources.Load(); r != nil {
 					for _, name := range owners {
 						r.Enqueue(name)
 					}
+				}
+			},
+			// Health changes update the owners' status even when they
+			// do not reconcile on events.
+			OnHealthChange: func(owners []string, _ schema.GroupVersionResource, _, _ string) {
+				if r := resources.Load(); r != nil {
+					r.OnManagedObjectHealthChange(owners)
 				}
 			},
 		},

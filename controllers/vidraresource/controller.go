@@ -104,6 +104,7 @@ type Controller struct {
 	metrics  metrics.Observer
 	clock    clock.PassiveClock
 	opts     Options
+	health   *healthState
 }
 
 // NewController wires the controller to its informer. Managed-object events
@@ -131,6 +132,7 @@ func NewController(
 		metrics:  observer,
 		clock:    clock.RealClock{},
 		opts:     opts,
+		health:   newHealthState(),
 	}
 	_, err := informer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: c.enqueue,
@@ -175,6 +177,7 @@ func (c *Controller) OnManagedObjectChange(owners []string) {
 			continue
 		}
 		if c.opts.ReconcileOnEvents || vr.Spec.Destination.ReconcileOnEvents {
+			c.wantFull(name)
 			c.queue.Add(name)
 		}
 	}
@@ -211,7 +214,11 @@ func (c *Controller) syncHandler(ctx context.Context, key string) (requeueAfter 
 	if err != nil {
 		return 0, fmt.Errorf("get VidraResource %s: %w", key, err)
 	}
-	return c.sync(ctx, vr.DeepCopy())
+	if c.healthOnly(vr) {
+		return c.syncHealth(ctx, vr.DeepCopy())
+	}
+	requeueAfter, err = c.sync(ctx, vr.DeepCopy())
+	return c.afterFull(key, requeueAfter, err), err
 }
 
 // forget drops what the controller kept for a VidraResource that is gone.
@@ -220,4 +227,5 @@ func (c *Controller) forget(name string) {
 		cl.Watches.RemoveOwner(name)
 	}
 	c.metrics.DeleteManagedObjects(name)
+	c.health.forget(name)
 }

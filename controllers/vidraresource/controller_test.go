@@ -96,6 +96,7 @@ func newFixture(t *testing.T, vrs ...*v1alpha1.VidraResource) *fixture {
 		metrics:  metrics.Nop{},
 		clock:    clocktesting.NewFakePassiveClock(time.Date(2026, 12, 5, 4, 0, 0, 0, time.UTC)),
 		opts:     opts,
+		health:   newHealthState(),
 	}
 	t.Cleanup(f.c.queue.ShutDown)
 	return f

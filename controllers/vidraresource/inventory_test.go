@@ -48,3 +48,11 @@ func TestMarkRecordedMatchesServerAndIgnoresVersion(t *testing.T) {
 	assert.Assert(t, !objs[2].recorded)
 	assert.Assert(t, !objs[3].recorded)
 }
+
+func TestMergeInventoryKeepsRecordedHealth(t *testing.T) {
+	old := []v1alpha1.ManagedResource{{APIVersion: "apps/v1", Group: "apps", Version: "v1", Kind: "Deployment", Namespace: "n", Name: "web", Resource: "deployments",
+		Health: "InProgress", HealthMessage: "1 of 2 replicas available"}}
+	next := []v1alpha1.ManagedResource{{APIVersion: "apps/v1", Group: "apps", Version: "v1", Kind: "Deployment", Namespace: "n", Name: "web", Resource: "deployments"}}
+	// Otherwise every pass would find the inventory changed and write it.
+	assert.DeepEqual(t, mergeInventory(old, next), old)
+}

@@ -450,6 +450,7 @@ func (c *Controller) writeStatus(ctx context.Context, vr *v1alpha1.VidraResource
 		}
 	}
 	status.LastHandledReconcileAt = requested
+	c.applyHealth(vr, status)
 	if apiequality.Semantic.DeepEqual(*status, vr.Status) {
 		return nil
 	}
@@ -535,13 +536,17 @@ func entryKey(e v1alpha1.ManagedResource) string {
 }
 
 // mergeInventory returns old plus the entries of next that are new, with
-// next's version of entries present in both, in a stable order.
+// next's version of entries present in both (keeping the health old
+// recorded), in a stable order.
 func mergeInventory(old, next []v1alpha1.ManagedResource) []v1alpha1.ManagedResource {
 	byKey := map[string]v1alpha1.ManagedResource{}
 	for _, e := range old {
 		byKey[entryKey(e)] = e
 	}
 	for _, e := range next {
+		if was, ok := byKey[entryKey(e)]; ok {
+			e.Health, e.HealthMessage = was.Health, was.HealthMessage
+		}
 		byKey[entryKey(e)] = e
 	}
 	out := make([]v1alpha1.ManagedResource, 0, len(byKey))

@@ -32,7 +32,7 @@ func (c *Controller) setWatchCondition(conds *[]metav1.Condition, owner string, 
 		if cl == nil || cl.Watches == nil {
 			continue
 		}
-		h := cl.Watches.OwnerHealth(owner)
+		h := cl.Watches.OwnerWatchHealth(owner)
 		watched += h.Resources
 		for gvr, err := range h.Failing {
 			what := "cannot list or watch"

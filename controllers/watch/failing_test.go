@@ -25,7 +25,7 @@ func TestFailingReportsForbiddenWatches(t *testing.T) {
 	assert.NilError(t, err)
 	var mu sync.Mutex
 	var told [][]string
-	m := watch.NewManager(dc, watch.Options{OnHealthChange: func(owners []string) {
+	m := watch.NewManager(dc, watch.Options{OnWatchHealthChange: func(owners []string) {
 		mu.Lock()
 		defer mu.Unlock()
 		told = append(told, append([]string(nil), owners...))
@@ -33,9 +33,9 @@ func TestFailingReportsForbiddenWatches(t *testing.T) {
 	t.Cleanup(m.Stop)
 
 	m.SetOwnerResources("vr-a", []schema.GroupVersionResource{configMaps})
-	var health watch.Health
+	var health watch.WatchHealth
 	eventually(t, "the configmaps watch reported as failing", func() bool {
-		health = m.OwnerHealth("vr-a")
+		health = m.OwnerWatchHealth("vr-a")
 		return len(health.Failing) > 0
 	})
 	assert.Equal(t, health.Resources, 1)

@@ -1,70 +1,75 @@
-package watch_test
+package watch
 
 import (
-	"errors"
-	"sync"
-	"sync/atomic"
 	"testing"
 
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	dynamicfake "k8s.io/client-go/dynamic/fake"
-	clienttesting "k8s.io/client-go/testing"
+	"gotest.tools/v3/assert"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
 
-	"github.com/vidra-operator/vidra/controllers/watch"
+	"github.com/vidra-operator/vidra/controllers/health"
 )
 
-// A failing list makes the watch unhealthy for its owners, who are told;
-// when the list works again they are told again and the failure clears.
-func TestWatchHealth(t *testing.T) {
-	widgets := schema.GroupVersionResource{Group: "harness.vidra.dev", Version: "v1alpha1", Resource: "widgets"}
-	dc := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{widgets: "WidgetList"})
-	var failing atomic.Bool
-	failing.Store(true)
-	dc.PrependReactor("list", "widgets", func(clienttesting.Action) (bool, runtime.Object, error) {
-		if failing.Load() {
-			return true, nil, errors.New("connection refused")
-		}
-		return false, nil, nil
-	})
-	var mu sync.Mutex
-	var told [][]string
-	m := newManager(t, dc, watch.Options{OnHealthChange: func(owners []string) {
-		mu.Lock()
-		defer mu.Unlock()
-		told = append(told, owners)
-	}})
-	m.SetOwnerResources("b", []schema.GroupVersionResource{widgets})
-	m.SetOwnerResources("a", []schema.GroupVersionResource{widgets})
-	calls := func() int {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(told)
-	}
+func decode(t *testing.T, doc string) *unstructured.Unstructured {
+	t.Helper()
+	data, err := yaml.YAMLToJSON([]byte(doc))
+	assert.NilError(t, err)
+	u := &unstructured.Unstructured{}
+	assert.NilError(t, u.UnmarshalJSON(data))
+	return u
+}
 
-	eventually(t, "the owners told of the failure", func() bool { return calls() == 1 })
-	h := m.OwnerHealth("a")
-	if h.Resources != 1 || h.Failing[widgets] == nil {
-		t.Fatalf("health while failing: %+v", h)
-	}
-	if st := m.Stats(); st.Resources[0].Healthy {
-		t.Fatalf("stats report a failing watch as healthy: %+v", st)
-	}
+func TestHealthTransformKeepsOnlyHealth(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		doc        string
+		want       health.Result
+		wantStatus map[string]any
+	}{
+		{
+			name: "rolling deployment keeps its record",
+			doc: `{apiVersion: apps/v1, kind: Deployment, metadata: {name: web, namespace: shop, generation: 2, managedFields: [{manager: vidra}]},
+			  spec: {replicas: 3}, status: {observedGeneration: 2, replicas: 3, updatedReplicas: 3, availableReplicas: 1, conditions: [{type: Available, status: "False"}]}}`,
+			want:       health.Result{Status: health.InProgress, Message: "1 of 3 replicas available"},
+			wantStatus: map[string]any{healthKey: "InProgress", healthMessageKey: "1 of 3 replicas available"},
+		},
+		{
+			name:       "failed SDC config",
+			doc:        `{apiVersion: config.sdcio.dev/v1alpha1, kind: Config, metadata: {name: leaf1, namespace: network}, status: {conditions: [{type: Ready, status: "False", reason: Failed, message: "device rejected"}]}}`,
+			want:       health.Result{Status: health.Failed, Message: "device rejected"},
+			wantStatus: map[string]any{healthKey: "Failed", healthMessageKey: "device rejected"},
+		},
+		{
+			name: "configmap keeps no status",
+			doc:  `{apiVersion: v1, kind: ConfigMap, metadata: {name: c, namespace: shop}, data: {a: b}}`,
+			want: health.Result{Status: health.Current},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			u := decode(t, tc.doc)
+			out, err := HealthTransform(u)
+			assert.NilError(t, err)
+			got := out.(*unstructured.Unstructured)
+			assert.Assert(t, got.GetManagedFields() == nil)
+			st, _ := got.Object["status"].(map[string]any)
+			assert.DeepEqual(t, st, tc.wantStatus)
+			assert.Equal(t, HealthOf(got), tc.want)
 
-	failing.Store(false)
-	eventually(t, "the owners told of the recovery", func() bool { return calls() == 2 })
-	eventually(t, "synced", func() bool { return m.HasSynced(widgets) })
-	if h := m.OwnerHealth("a"); h.Resources != 1 || len(h.Failing) != 0 {
-		t.Fatalf("health after recovery: %+v", h)
+			// Idempotent: a second pass changes nothing.
+			again, err := HealthTransform(got.DeepCopy())
+			assert.NilError(t, err)
+			assert.DeepEqual(t, again.(*unstructured.Unstructured).Object, got.Object)
+		})
 	}
-	mu.Lock()
-	for _, owners := range told {
-		if len(owners) != 2 || owners[0] != "a" || owners[1] != "b" {
-			t.Errorf("told %v, want [a b]", owners)
-		}
-	}
-	mu.Unlock()
-	if h := m.OwnerHealth("nobody"); h.Resources != 0 {
-		t.Errorf("an unknown owner has watches: %+v", h)
-	}
+	tomb := "not an object"
+	out, err := HealthTransform(tomb)
+	assert.NilError(t, err)
+	assert.Equal(t, out, any(tomb))
+}
+
+func TestContentChangedIgnoresHealthRecord(t *testing.T) {
+	a := decode(t, `{apiVersion: apps/v1, kind: Deployment, metadata: {name: web}, spec: {replicas: 3}, status: {vidra.health: InProgress}}`)
+	b := decode(t, `{apiVersion: apps/v1, kind: Deployment, metadata: {name: web}, spec: {replicas: 3}, status: {vidra.health: Current}}`)
+	assert.Assert(t, !contentChanged(a, b), "a health change is not drift")
+	assert.Assert(t, HealthOf(a) != HealthOf(b))
 }

@@ -9,7 +9,7 @@
 // when the first VidraResource declaring that type appears and stops when the
 // last one goes, so watches do not outlive their use (the earlier operator's
 // informers never stopped). Each informer records whether its latest list or
-// watch request worked (OwnerHealth), and its owners are told when that
+// watch request worked (OwnerWatchHealth), and its owners are told when that
 // changes.
 //
 // Only objects with the managed-by=vidra label are listed and watched.
@@ -22,7 +22,9 @@
 // is the state just applied. An unannounced own write costs one follow-up
 // reconcile, which must find nothing to write, or it would loop. The cache
 // drops status, managedFields and annotations that are never drift (see
-// StripTransform), so a change to those alone is not seen either.
+// StripTransform), so a change to those alone is not seen either; the
+// default HealthTransform keeps a compact health record in place of status,
+// whose changes are reported apart from drift, to OnHealthChange.
 package watch
 
 import (
@@ -55,8 +57,9 @@ type Options struct {
 	// LabelSelector restricts the watched objects; DefaultLabelSelector when
 	// empty.
 	LabelSelector string
-	// Transform is applied to each object before it is cached; StripTransform
-	// when nil. A custom one should usually call StripTransform too.
+	// Transform is applied to each object before it is cached;
+	// HealthTransform when nil. A custom one should usually call
+	// HealthTransform too, or Health and OnHealthChange see no health.
 	Transform cache.TransformFunc
 	// OnChange is called when a managed object is created after its
 	// informer synced, deleted (including objects that lost the label), or
@@ -69,10 +72,15 @@ type Options struct {
 	// different resource types, and must not block: enqueue and return.
 	// Stop waits for running calls to return.
 	OnChange func(owners []string, gvr schema.GroupVersionResource, namespace, name string)
-	// OnHealthChange is called with the owners of a resource type whose
-	// list or watch starts failing or works again (see OwnerHealth). Like
+	// OnWatchHealthChange is called with the owners of a resource type whose
+	// list or watch starts failing or works again (see OwnerWatchHealth). Like
 	// OnChange it must not block.
-	OnHealthChange func(owners []string)
+	OnWatchHealthChange func(owners []string)
+	// OnHealthChange is called, like OnChange, when the health of a managed
+	// object with owners may have changed (see HealthTransform): added
+	// (also in the initial list), deleted, or updated with another health.
+	// Vidra's own writes are reported too.
+	OnHealthChange func(owners []string, gvr schema.GroupVersionResource, namespace, name string)
 	// Logger receives informer errors; klog.Background() when unset.
 	Logger klog.Logger
 }
@@ -80,12 +88,13 @@ type Options struct {
 // Manager runs the informers of one destination cluster and identity. Its
 // methods are safe for concurrent use.
 type Manager struct {
-	client    dynamic.Interface
-	selector  string
-	transform cache.TransformFunc
-	onChange  func([]string, schema.GroupVersionResource, string, string)
-	onHealth  func([]string)
-	logger    klog.Logger
+	client        dynamic.Interface
+	selector      string
+	transform     cache.TransformFunc
+	onChange      func([]string, schema.GroupVersionResource, string, string)
+	onWatchHealth func([]string)
+	onHealth      func([]string, schema.GroupVersionResource, string, string)
+	logger        klog.Logger
 
 	mu       sync.Mutex
 	stopped  bool
@@ -109,21 +118,22 @@ func NewManager(client dynamic.Interface, opts Options) *Manager {
 	}
 	transform := opts.Transform
 	if transform == nil {
-		transform = StripTransform
+		transform = HealthTransform
 	}
 	logger := opts.Logger
 	if logger.GetSink() == nil {
 		logger = klog.Background()
 	}
 	return &Manager{
-		client:    client,
-		selector:  sel,
-		transform: transform,
-		onChange:  opts.OnChange,
-		onHealth:  opts.OnHealthChange,
-		logger:    logger.WithName("watch"),
-		owners:    map[string]map[schema.GroupVersionResource]struct{}{},
-		monitors:  map[schema.GroupVersionResource]*monitor{},
+		client:        client,
+		selector:      sel,
+		transform:     transform,
+		onChange:      opts.OnChange,
+		onHealth:      opts.OnHealthChange,
+		onWatchHealth: opts.OnWatchHealthChange,
+		logger:        logger.WithName("watch"),
+		owners:        map[string]map[schema.GroupVersionResource]struct{}{},
+		monitors:      map[schema.GroupVersionResource]*monitor{},
 	}
 }
 
@@ -248,9 +258,9 @@ func (m *Manager) BeginOwnWrite(gvr schema.GroupVersionResource, namespace, name
 	}
 }
 
-// healthChanged tells the owners of gvr that its watch's health changed.
-func (m *Manager) healthChanged(gvr schema.GroupVersionResource) {
-	if m.onHealth == nil {
+// watchHealthChanged tells the owners of gvr that its watch's health changed.
+func (m *Manager) watchHealthChanged(gvr schema.GroupVersionResource) {
+	if m.onWatchHealth == nil {
 		return
 	}
 	m.mu.Lock()
@@ -265,12 +275,12 @@ func (m *Manager) healthChanged(gvr schema.GroupVersionResource) {
 	m.mu.Unlock()
 	if len(owners) > 0 {
 		slices.Sort(owners)
-		m.onHealth(owners)
+		m.onWatchHealth(owners)
 	}
 }
 
-// Health is the state of the watches one owner needs.
-type Health struct {
+// WatchHealth is the state of the watches one owner needs.
+type WatchHealth struct {
 	// Resources is the number of resource types watched for the owner.
 	Resources int
 	// Failing maps each resource type whose latest list or watch failed to
@@ -278,9 +288,9 @@ type Health struct {
 	Failing map[schema.GroupVersionResource]error
 }
 
-// OwnerHealth reports whether the watches owner declared work: a type is
+// OwnerWatchHealth reports whether the watches owner declared work: a type is
 // failing from a failed list or watch request until one succeeds again.
-func (m *Manager) OwnerHealth(owner string) Health {
+func (m *Manager) OwnerWatchHealth(owner string) WatchHealth {
 	m.mu.Lock()
 	mons := make([]*monitor, 0, len(m.owners[owner]))
 	for gvr := range m.owners[owner] {
@@ -289,7 +299,7 @@ func (m *Manager) OwnerHealth(owner string) Health {
 		}
 	}
 	m.mu.Unlock()
-	h := Health{Resources: len(mons)}
+	h := WatchHealth{Resources: len(mons)}
 	for _, mon := range mons {
 		if err := mon.health(); err != nil {
 			if h.Failing == nil {

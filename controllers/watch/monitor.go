@@ -30,9 +30,10 @@ type monitor struct {
 	// an informer still winding down reports nothing more.
 	stopped  atomic.Bool
 	onChange func([]string, schema.GroupVersionResource, string, string)
-	// onHealth is told when the watch starts or stops failing.
-	onHealth func(gvr schema.GroupVersionResource)
-	logger   klog.Logger
+	// onWatchHealth is told when the watch starts or stops failing.
+	onWatchHealth func(gvr schema.GroupVersionResource)
+	onHealth      func([]string, schema.GroupVersionResource, string, string)
+	logger        klog.Logger
 
 	// own tells the events of Vidra's writes from everyone else's.
 	own *ownWrites
@@ -51,13 +52,14 @@ type monitor struct {
 // to sync. m.mu is held.
 func (m *Manager) startMonitor(gvr schema.GroupVersionResource) (*monitor, error) {
 	mon := &monitor{
-		gvr:      gvr,
-		owners:   map[string]struct{}{},
-		done:     make(chan struct{}),
-		onChange: m.onChange,
-		onHealth: m.healthChanged,
-		own:      newOwnWrites(),
-		logger:   m.logger.WithValues("resource", gvr.String()),
+		gvr:           gvr,
+		owners:        map[string]struct{}{},
+		done:          make(chan struct{}),
+		onChange:      m.onChange,
+		onWatchHealth: m.watchHealthChanged,
+		onHealth:      m.onHealth,
+		own:           newOwnWrites(),
+		logger:        m.logger.WithValues("resource", gvr.String()),
 	}
 	// The list and watch go through the monitor, which records whether
 	// the latest request worked: the watch's health.
@@ -137,8 +139,8 @@ func (mon *monitor) setHealth(err error) {
 		mon.lastErr, mon.lastErrAt = err, time.Now()
 	}
 	mon.errMu.Unlock()
-	if changed && mon.onHealth != nil && !mon.stopped.Load() {
-		mon.onHealth(mon.gvr)
+	if changed && mon.onWatchHealth != nil && !mon.stopped.Load() {
+		mon.onWatchHealth(mon.gvr)
 	}
 }
 
@@ -151,6 +153,9 @@ func (mon *monitor) health() error {
 }
 
 func (mon *monitor) onAdd(obj any, isInInitialList bool) {
+	if u, ok := obj.(*unstructured.Unstructured); ok {
+		mon.reportHealth(nil, u)
+	}
 	// The initial list is what the owners just applied or will reconcile
 	// anyway; reporting it would stampede every owner at once.
 	if isInInitialList {
@@ -166,7 +171,11 @@ func (mon *monitor) onAdd(obj any, isInInitialList bool) {
 func (mon *monitor) onUpdate(oldObj, newObj any) {
 	o, ok1 := oldObj.(*unstructured.Unstructured)
 	n, ok2 := newObj.(*unstructured.Unstructured)
-	if !ok1 || !ok2 || !contentChanged(o, n) {
+	if !ok1 || !ok2 {
+		return
+	}
+	mon.reportHealth(o, n)
+	if !contentChanged(o, n) {
 		return
 	}
 	mon.notifyUnlessOwn(ownersOf(o, n), n)
@@ -177,6 +186,7 @@ func (mon *monitor) onDelete(obj any) {
 		// The deletion was missed during a watch gap; Obj is the last state
 		// the cache knew, and the key names it even if Obj is unusable.
 		if u, ok := tomb.Obj.(*unstructured.Unstructured); ok && u != nil {
+			mon.reportHealth(u, nil)
 			mon.notify(ownersOf(u), u.GetNamespace(), u.GetName())
 			return
 		}
@@ -190,6 +200,7 @@ func (mon *monitor) onDelete(obj any) {
 	}
 	if u, ok := obj.(*unstructured.Unstructured); ok {
 		mon.own.deleted(objectKey(u.GetNamespace(), u.GetName()))
+		mon.reportHealth(u, nil)
 		mon.notify(ownersOf(u), u.GetNamespace(), u.GetName())
 	}
 }

@@ -38,6 +38,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &infrahubv1alpha1.ArtifactStatusApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("Destination"):
 		return &infrahubv1alpha1.DestinationApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("HealthSummary"):
+		return &infrahubv1alpha1.HealthSummaryApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("InfrahubSource"):
 		return &infrahubv1alpha1.InfrahubSourceApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("InfrahubSync"):
@@ -60,6 +62,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &infrahubv1alpha1.VidraResourceSpecApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("VidraResourceStatus"):
 		return &infrahubv1alpha1.VidraResourceStatusApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("Wait"):
+		return &infrahubv1alpha1.WaitApplyConfiguration{}
 
 	}
 	return nil

@@ -247,6 +247,9 @@ func TestValidationRejectsBadInput(t *testing.T) {
 		{"bad-server", func(s *v1alpha1.InfrahubSync) { s.Spec.Destination.Server = "kubernetes.default.svc" }, "spec.destination.server|must be empty or an http(s) URL such as https://kubernetes.default.svc"},
 		{"bad-namespace", func(s *v1alpha1.InfrahubSync) { s.Spec.Destination.Namespace = "Not_A_Namespace" }, "spec.destination.namespace|must be a namespace name"},
 		{"bad-interval", func(s *v1alpha1.InfrahubSync) { s.Spec.Interval = &metav1.Duration{Duration: -time.Second} }, "spec.interval|must be a duration such as 30s, 5m or 1h30m"},
+		{"bad-wait-timeout", func(s *v1alpha1.InfrahubSync) {
+			s.Spec.Wait = &v1alpha1.Wait{Timeout: &metav1.Duration{Duration: -time.Second}}
+		}, "spec.wait.timeout"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -307,7 +310,7 @@ func TestKubectlShowsWhatUsersExpect(t *testing.T) {
 
 	out := kubectl(t, ctx, "get", "infrahubsyncs")
 	header := strings.Fields(strings.SplitN(out, "\n", 2)[0])
-	assert.DeepEqual(t, header, []string{"NAME", "READY", "STATUS", "SUSPENDED", "BRANCH", "ARTIFACT", "AGE"})
+	assert.DeepEqual(t, header, []string{"NAME", "READY", "STATUS", "SUSPENDED", "BRANCH", "ARTIFACT", "HEALTH", "AGE"})
 	assert.Assert(t, is.Contains(out, "kubectl-sync"))
 	assert.Assert(t, is.Contains(out, "feature-x"))
 	assert.Assert(t, is.Contains(out, "Webserver_Manifest"))
@@ -327,6 +330,22 @@ func TestKubectlShowsWhatUsersExpect(t *testing.T) {
 	}
 	out = kubectl(t, ctx, "explain", "vidraresource.status.managedResources")
 	assert.Assert(t, is.Contains(out, "inventory"))
+	assert.Assert(t, is.Contains(kubectl(t, ctx, "get", "vr"), "HEALTH"))
+
+	// Health and wait explain themselves.
+	for resource, wants := range map[string][]string{
+		"infrahubsync.spec.wait":                              {"applied and healthy", "timeout", "HealthCheckFailed"},
+		"vidraresource.spec.wait":                             {"applied and healthy", "timeout"},
+		"vidraresource.status.health":                         {"current", "inProgress", "failed", "unknown", "worst health"},
+		"vidraresource.status.managedResources.health":        {"Current", "InProgress", "Failed", "Unknown"},
+		"infrahubsync.status.health":                          {"every VidraResource"},
+		"vidraresource.status.managedResources.healthMessage": {"replicas available"},
+	} {
+		out := kubectl(t, ctx, "explain", resource)
+		for _, want := range wants {
+			assert.Assert(t, is.Contains(out, want), "kubectl explain %s lacks %q:\n%s", resource, want, out)
+		}
+	}
 }
 
 func kubectl(t *testing.T, ctx context.Context, args ...string) string {

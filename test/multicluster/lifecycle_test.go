@@ -221,7 +221,7 @@ func TestRemoteWatchLifecycle(t *testing.T) {
 			return false, fmt.Errorf("not rebuilt")
 		}
 		for _, name := range owners {
-			if h := c.Watches.OwnerHealth(name); h.Resources != 1 {
+			if h := c.Watches.OwnerWatchHealth(name); h.Resources != 1 {
 				return false, fmt.Errorf("%s watches %d types", name, h.Resources)
 			}
 		}

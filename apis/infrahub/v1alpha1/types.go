@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	"time"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -30,10 +32,25 @@ const (
 	// ConditionDriftWatch is False while the watch repairing drift on a kind
 	// of the manifest cannot run (typically missing list/watch RBAC).
 	ConditionDriftWatch = "DriftWatch"
+	// ConditionHealthy says whether every applied object reached the state
+	// its spec asks for (a Deployment rolled out, a VM running, a network
+	// configuration on its device); see ManagedResource.health.
+	ConditionHealthy = "Healthy"
 )
 
 // MaxSummary bounds status.summary, the one-line STATUS printer column.
 const MaxSummary = 80
+
+// Health values of an object and of a summary, worst first.
+const (
+	HealthFailed     = "Failed"
+	HealthInProgress = "InProgress"
+	HealthUnknown    = "Unknown"
+	HealthCurrent    = "Current"
+)
+
+// DefaultWaitTimeout is how long a wait lasts when it names no timeout.
+const DefaultWaitTimeout = 5 * time.Minute
 
 // Annotations and labels Vidra reads or writes.
 const (
@@ -85,6 +102,7 @@ const (
 // +kubebuilder:printcolumn:name="Suspended",type=boolean,JSONPath=`.spec.suspend`
 // +kubebuilder:printcolumn:name="Branch",type=string,JSONPath=`.spec.source.targetBranch`
 // +kubebuilder:printcolumn:name="Artifact",type=string,JSONPath=`.spec.source.artefactName`
+// +kubebuilder:printcolumn:name="Health",type=string,JSONPath=`.status.health.status`
 // +kubebuilder:printcolumn:name="Artifacts",type=integer,JSONPath=`.status.artifactCount`,priority=1
 // +kubebuilder:printcolumn:name="URL",type=string,JSONPath=`.spec.source.infrahubAPIURL`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
@@ -146,6 +164,38 @@ type InfrahubSyncSpec struct {
 	// alone and reported.
 	// +optional
 	AdoptExisting bool `json:"adoptExisting,omitempty"`
+
+	// wait, when present, is copied to every VidraResource of this sync:
+	// their Ready condition then means applied and healthy, and so does the
+	// sync's. A VidraResource stays Ready=False (reason WaitingForHealth)
+	// until every object is Current, and turns Ready=False with reason
+	// HealthCheckFailed, naming the objects, when one Failed or the timeout
+	// passed first. "wait: {}" waits up to 5m. Without wait Ready means
+	// applied, and health is reported in the Healthy condition only.
+	// +optional
+	Wait *Wait `json:"wait,omitempty"`
+}
+
+// Wait makes Ready mean "applied and healthy": after applying, Ready stays
+// False with reason Progressing until every object is Current (a Deployment
+// rolled out, a VM running, a network configuration on its device), and
+// turns False with reason HealthCheckFailed, naming the objects, when an
+// object Failed or the timeout passed first. "wait: {}" waits up to 5m.
+type Wait struct {
+	// timeout is how long after an apply the objects may take to become
+	// healthy, e.g. "10m". Defaults to 5m.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
+}
+
+// TimeoutOrDefault returns the timeout, or DefaultWaitTimeout.
+func (w *Wait) TimeoutOrDefault() time.Duration {
+	if w == nil || w.Timeout == nil || w.Timeout.Duration <= 0 {
+		return DefaultWaitTimeout
+	}
+	return w.Timeout.Duration
 }
 
 // InfrahubSource says which artifacts to read from Infrahub. The first four
@@ -327,6 +377,27 @@ type InfrahubSyncStatus struct {
 	// lastError is the message of the last failure, empty after a success.
 	// +optional
 	LastError string `json:"lastError,omitempty"`
+
+	// health sums up the health of the objects of every VidraResource of
+	// this sync.
+	// +optional
+	Health *HealthSummary `json:"health,omitempty"`
+}
+
+// HealthSummary counts objects by health.
+type HealthSummary struct {
+	// status is the worst health of the objects: Failed, then InProgress,
+	// then Unknown, then Current (also when there are no objects).
+	// +kubebuilder:validation:Enum=Current;InProgress;Failed;Unknown
+	Status string `json:"status"`
+	// current counts objects in the state their spec asks for.
+	Current int32 `json:"current"`
+	// inProgress counts objects their controllers are still working on.
+	InProgress int32 `json:"inProgress"`
+	// failed counts objects whose controllers reported a failure.
+	Failed int32 `json:"failed"`
+	// unknown counts objects not observed yet.
+	Unknown int32 `json:"unknown"`
 }
 
 // ArtifactStatus is one artifact as last seen in Infrahub.
@@ -373,6 +444,7 @@ type InfrahubSyncList struct {
 // +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.summary`
 // +kubebuilder:printcolumn:name="Objects",type=integer,JSONPath=`.status.objectCount`
 // +kubebuilder:printcolumn:name="Suspended",type=boolean,JSONPath=`.spec.suspend`
+// +kubebuilder:printcolumn:name="Health",type=string,JSONPath=`.status.health.status`
 // +kubebuilder:printcolumn:name="Sync",type=string,JSONPath=`.spec.source.sync`,priority=1
 // +kubebuilder:printcolumn:name="Server",type=string,JSONPath=`.spec.destination.server`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
@@ -427,6 +499,15 @@ type VidraResourceSpec struct {
 	// not created by Vidra.
 	// +optional
 	AdoptExisting bool `json:"adoptExisting,omitempty"`
+
+	// wait, when present, makes Ready mean applied and healthy: after an
+	// apply Ready stays False (reason WaitingForHealth) until every object
+	// is Current, and turns False with reason HealthCheckFailed, naming the
+	// objects, when one Failed or the timeout passed first; it becomes True
+	// again once they are healthy. "wait: {}" waits up to 5m. An
+	// InfrahubSync sets it from its own spec.wait.
+	// +optional
+	Wait *Wait `json:"wait,omitempty"`
 }
 
 // ArtifactSource records the Infrahub artifact a VidraResource was made from.
@@ -510,6 +591,11 @@ type VidraResourceStatus struct {
 	// destination and then removed from this one.
 	// +optional
 	AppliedDestination *Destination `json:"appliedDestination,omitempty"`
+
+	// health sums up the health of the objects in managedResources. It is
+	// kept up to date from the watches on the objects, between applies too.
+	// +optional
+	Health *HealthSummary `json:"health,omitempty"`
 }
 
 // ManagedResource identifies one object in the inventory. The first four
@@ -537,6 +623,14 @@ type ManagedResource struct {
 	// server is the API server the object lives on; empty for the local cluster.
 	// +optional
 	Server string `json:"server,omitempty"`
+	// health of the object as last observed: Current (as its spec asks),
+	// InProgress (its controller is working on it), Failed (its controller
+	// reported a failure) or Unknown (not observed).
+	// +optional
+	Health string `json:"health,omitempty"`
+	// healthMessage says why, e.g. "2 of 3 replicas available".
+	// +optional
+	HealthMessage string `json:"healthMessage,omitempty"`
 }
 
 // +kubebuilder:object:root=true

@@ -51,6 +51,14 @@ type InfrahubSyncSpecApplyConfiguration struct {
 	// cluster and were not created by Vidra. Without it such objects are left
 	// alone and reported.
 	AdoptExisting *bool `json:"adoptExisting,omitempty"`
+	// wait, when present, is copied to every VidraResource of this sync:
+	// their Ready condition then means applied and healthy, and so does the
+	// sync's. A VidraResource stays Ready=False (reason WaitingForHealth)
+	// until every object is Current, and turns Ready=False with reason
+	// HealthCheckFailed, naming the objects, when one Failed or the timeout
+	// passed first. "wait: {}" waits up to 5m. Without wait Ready means
+	// applied, and health is reported in the Healthy condition only.
+	Wait *WaitApplyConfiguration `json:"wait,omitempty"`
 }
 
 // InfrahubSyncSpecApplyConfiguration constructs a declarative configuration of the InfrahubSyncSpec type for use with
@@ -112,5 +120,13 @@ func (b *InfrahubSyncSpecApplyConfiguration) WithAllowEmpty(value bool) *Infrahu
 // If called multiple times, the AdoptExisting field is set to the value of the last call.
 func (b *InfrahubSyncSpecApplyConfiguration) WithAdoptExisting(value bool) *InfrahubSyncSpecApplyConfiguration {
 	b.AdoptExisting = &value
+	return b
+}
+
+// WithWait sets the Wait field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Wait field is set to the value of the last call.
+func (b *InfrahubSyncSpecApplyConfiguration) WithWait(value *WaitApplyConfiguration) *InfrahubSyncSpecApplyConfiguration {
+	b.Wait = value
 	return b
 }

@@ -50,6 +50,9 @@ type InfrahubSyncStatusApplyConfiguration struct {
 	SyncState *infrahubv1alpha1.SyncState `json:"syncState,omitempty"`
 	// lastError is the message of the last failure, empty after a success.
 	LastError *string `json:"lastError,omitempty"`
+	// health sums up the health of the objects of every VidraResource of
+	// this sync.
+	Health *HealthSummaryApplyConfiguration `json:"health,omitempty"`
 }
 
 // InfrahubSyncStatusApplyConfiguration constructs a declarative configuration of the InfrahubSyncStatus type for use with
@@ -137,5 +140,13 @@ func (b *InfrahubSyncStatusApplyConfiguration) WithSyncState(value infrahubv1alp
 // If called multiple times, the LastError field is set to the value of the last call.
 func (b *InfrahubSyncStatusApplyConfiguration) WithLastError(value string) *InfrahubSyncStatusApplyConfiguration {
 	b.LastError = &value
+	return b
+}
+
+// WithHealth sets the Health field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Health field is set to the value of the last call.
+func (b *InfrahubSyncStatusApplyConfiguration) WithHealth(value *HealthSummaryApplyConfiguration) *InfrahubSyncStatusApplyConfiguration {
+	b.Health = value
 	return b
 }

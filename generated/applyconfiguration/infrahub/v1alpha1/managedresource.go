@@ -41,6 +41,12 @@ type ManagedResourceApplyConfiguration struct {
 	Resource *string `json:"resource,omitempty"`
 	// server is the API server the object lives on; empty for the local cluster.
 	Server *string `json:"server,omitempty"`
+	// health of the object as last observed: Current (as its spec asks),
+	// InProgress (its controller is working on it), Failed (its controller
+	// reported a failure) or Unknown (not observed).
+	Health *string `json:"health,omitempty"`
+	// healthMessage says why, e.g. "2 of 3 replicas available".
+	HealthMessage *string `json:"healthMessage,omitempty"`
 }
 
 // ManagedResourceApplyConfiguration constructs a declarative configuration of the ManagedResource type for use with
@@ -110,5 +116,21 @@ func (b *ManagedResourceApplyConfiguration) WithResource(value string) *ManagedR
 // If called multiple times, the Server field is set to the value of the last call.
 func (b *ManagedResourceApplyConfiguration) WithServer(value string) *ManagedResourceApplyConfiguration {
 	b.Server = &value
+	return b
+}
+
+// WithHealth sets the Health field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Health field is set to the value of the last call.
+func (b *ManagedResourceApplyConfiguration) WithHealth(value string) *ManagedResourceApplyConfiguration {
+	b.Health = &value
+	return b
+}
+
+// WithHealthMessage sets the HealthMessage field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the HealthMessage field is set to the value of the last call.
+func (b *ManagedResourceApplyConfiguration) WithHealthMessage(value string) *ManagedResourceApplyConfiguration {
+	b.HealthMessage = &value
 	return b
 }

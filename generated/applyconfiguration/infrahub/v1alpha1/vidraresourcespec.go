@@ -45,6 +45,13 @@ type VidraResourceSpecApplyConfiguration struct {
 	// adoptExisting lets Vidra take over objects that already exist and were
 	// not created by Vidra.
 	AdoptExisting *bool `json:"adoptExisting,omitempty"`
+	// wait, when present, makes Ready mean applied and healthy: after an
+	// apply Ready stays False (reason WaitingForHealth) until every object
+	// is Current, and turns False with reason HealthCheckFailed, naming the
+	// objects, when one Failed or the timeout passed first; it becomes True
+	// again once they are healthy. "wait: {}" waits up to 5m. An
+	// InfrahubSync sets it from its own spec.wait.
+	Wait *WaitApplyConfiguration `json:"wait,omitempty"`
 }
 
 // VidraResourceSpecApplyConfiguration constructs a declarative configuration of the VidraResourceSpec type for use with
@@ -106,5 +113,13 @@ func (b *VidraResourceSpecApplyConfiguration) WithPrune(value bool) *VidraResour
 // If called multiple times, the AdoptExisting field is set to the value of the last call.
 func (b *VidraResourceSpecApplyConfiguration) WithAdoptExisting(value bool) *VidraResourceSpecApplyConfiguration {
 	b.AdoptExisting = &value
+	return b
+}
+
+// WithWait sets the Wait field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Wait field is set to the value of the last call.
+func (b *VidraResourceSpecApplyConfiguration) WithWait(value *WaitApplyConfiguration) *VidraResourceSpecApplyConfiguration {
+	b.Wait = value
 	return b
 }

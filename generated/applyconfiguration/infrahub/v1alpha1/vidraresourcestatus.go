@@ -58,6 +58,9 @@ type VidraResourceStatusApplyConfiguration struct {
 	// to. When spec.destination changes, objects are applied to the new
 	// destination and then removed from this one.
 	AppliedDestination *DestinationApplyConfiguration `json:"appliedDestination,omitempty"`
+	// health sums up the health of the objects in managedResources. It is
+	// kept up to date from the watches on the objects, between applies too.
+	Health *HealthSummaryApplyConfiguration `json:"health,omitempty"`
 }
 
 // VidraResourceStatusApplyConfiguration constructs a declarative configuration of the VidraResourceStatus type for use with
@@ -161,5 +164,13 @@ func (b *VidraResourceStatusApplyConfiguration) WithLastHandledReconcileAt(value
 // If called multiple times, the AppliedDestination field is set to the value of the last call.
 func (b *VidraResourceStatusApplyConfiguration) WithAppliedDestination(value *DestinationApplyConfiguration) *VidraResourceStatusApplyConfiguration {
 	b.AppliedDestination = value
+	return b
+}
+
+// WithHealth sets the Health field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Health field is set to the value of the last call.
+func (b *VidraResourceStatusApplyConfiguration) WithHealth(value *HealthSummaryApplyConfiguration) *VidraResourceStatusApplyConfiguration {
+	b.Health = value
 	return b
 }
