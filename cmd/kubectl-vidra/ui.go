@@ -164,7 +164,7 @@ type uiServer struct {
 	// lastComparable is the latest page without revision and time, to
 	// tell whether anything shown changed.
 	lastComparable []byte
-	subs     map[chan struct{}]bool
+	subs           map[chan struct{}]bool
 }
 
 func newUIServer(ctx context.Context, w interface{ page() pageModel }, clusterHost string, diff diffFunc) *uiServer {
