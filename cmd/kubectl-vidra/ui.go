@@ -30,8 +30,11 @@ The page is served on 127.0.0.1 only, by this process, with your kubeconfig
 and your permissions: nothing is installed or started in the cluster. It
 stops with Ctrl-C.
 
+The branch diff reads Infrahub credentials from the operator's namespace
+(--operator-namespace), as 'kubectl vidra diff' does.
+
 Usage:
-  kubectl vidra ui [--port N]
+  kubectl vidra ui [--port N] [--operator-namespace NS]
 
 Examples:
   kubectl vidra ui
@@ -47,6 +50,8 @@ const uiDebounce = 150 * time.Millisecond
 func runUI(ctx context.Context, a *app, args []string) error {
 	f := a.newFlags("ui", uiUsage)
 	port := f.Int("port", 0, "port on 127.0.0.1 to serve on (default: a free port)")
+	var operatorNS string
+	f.operatorNamespace(&operatorNS)
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
@@ -79,7 +84,11 @@ func runUI(ctx context.Context, a *app, args []string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	w := newWatcher(ctx, dyn, kube.Discovery())
-	s := newUIServer(ctx, w, c.config.Host, a.diffRunner())
+	var diffArgs []string
+	if f.isSet("operator-namespace") {
+		diffArgs = append(diffArgs, "--operator-namespace", operatorNS)
+	}
+	s := newUIServer(ctx, w, c.config.Host, a.diffRunner(diffArgs...))
 	go s.publish(ctx, w.changed)
 
 	addr := ln.Addr().(*net.TCPAddr)
@@ -115,9 +124,9 @@ type diffResult struct {
 }
 
 // diffRunner runs the diff command itself, with this invocation's cluster
-// flags and its output captured, so the page shows exactly what the command
-// line would.
-func (a *app) diffRunner() diffFunc {
+// flags, extra arguments and its output captured, so the page shows exactly
+// what the command line would.
+func (a *app) diffRunner(extra ...string) diffFunc {
 	var mu sync.Mutex // one preview at a time: each reads every artifact
 	return func(ctx context.Context, syncName, branch, at string) diffResult {
 		mu.Lock()
@@ -125,7 +134,7 @@ func (a *app) diffRunner() diffFunc {
 		var stdout, stderr bytes.Buffer
 		sub := *a
 		sub.stdout, sub.stderr, sub.isTTY = &stdout, &stderr, false
-		args := []string{"--color", "never", syncName}
+		args := append([]string{"--color", "never", syncName}, extra...)
 		if branch != "" {
 			args = append(args, "--branch", branch)
 		}

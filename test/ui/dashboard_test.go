@@ -22,6 +22,7 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
 
@@ -271,7 +272,7 @@ func contains(list []string, s string) bool {
 
 // recordEvent writes an events.k8s.io/v1 Event as the operator's recorder
 // does.
-func recordEvent(ctx context.Context, t *testing.T, c opertest.Clients, name, namespace, kind string, uid interface{ String() string }, typ, reason, note string) {
+func recordEvent(ctx context.Context, t *testing.T, c opertest.Clients, name, namespace, kind string, uid types.UID, typ, reason, note string) {
 	t.Helper()
 	evNS := namespace
 	if evNS == "" {
@@ -287,7 +288,7 @@ func recordEvent(ctx context.Context, t *testing.T, c opertest.Clients, name, na
 		Note:                note,
 		Type:                typ,
 		Regarding: corev1.ObjectReference{
-			APIVersion: v1alpha1.SchemeGroupVersion.String(), Kind: kind, Name: name, Namespace: namespace,
+			APIVersion: v1alpha1.SchemeGroupVersion.String(), Kind: kind, Name: name, Namespace: namespace, UID: uid,
 		},
 	}, metav1.CreateOptions{})
 	assert.NilError(t, err)
