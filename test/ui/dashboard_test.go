@@ -182,7 +182,7 @@ data:
 	assert.NilError(t, err)
 	recordEvent(ctx, t, c, vr.Name, "", "VidraResource", vr.UID, corev1.EventTypeNormal, "Applied", "2 objects applied")
 
-	url := startUI(ctx, t)
+	url := startUI(t)
 	page := startBrowser(ctx, t, url)
 	shots := screenshotDir(t)
 
@@ -279,7 +279,7 @@ func recordEvent(ctx context.Context, t *testing.T, c opertest.Clients, name, na
 		evNS = metav1.NamespaceDefault
 	}
 	_, err := c.Kube.EventsV1().Events(evNS).Create(ctx, &eventsv1.Event{
-		ObjectMeta:          metav1.ObjectMeta{GenerateName: name + "."},
+		ObjectMeta:          metav1.ObjectMeta{Name: fmt.Sprintf("%s.%x", name, time.Now().UnixNano())},
 		EventTime:           metav1.NowMicro(),
 		ReportingController: "vidra-ui-test",
 		ReportingInstance:   "vidra-ui-test",
@@ -297,10 +297,11 @@ func recordEvent(ctx context.Context, t *testing.T, c opertest.Clients, name, na
 var dashboardURL = regexp.MustCompile(`http://127\.0\.0\.1:[0-9]+/`)
 
 // startUI runs `kubectl-vidra ui --port 0` with the control plane's
-// kubeconfig and returns the URL it prints.
-func startUI(ctx context.Context, t *testing.T) string {
+// kubeconfig and returns the URL it prints. At the end of the test it must
+// stop cleanly on SIGINT, as on Ctrl-C.
+func startUI(t *testing.T) string {
 	t.Helper()
-	cmd := exec.CommandContext(ctx, pluginBin, "ui", "--port", "0")
+	cmd := exec.Command(pluginBin, "ui", "--port", "0")
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+cp.KubeconfigPath())
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
