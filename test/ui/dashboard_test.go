@@ -226,6 +226,10 @@ data:
 	assert.NilError(t, err)
 	meta.SetStatusCondition(&vr.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: "ApplyFailed", Message: "1 of 2 objects failed", ObservedGeneration: vr.Generation})
 	meta.SetStatusCondition(&vr.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionStalled, Status: metav1.ConditionTrue, Reason: "ApplyFailed", Message: "1 of 2 objects failed", ObservedGeneration: vr.Generation})
+	// The condition the operator's health checks write ("Healthy"); the
+	// CRD accepts any condition type, so it shows before and after the
+	// operator knows it.
+	meta.SetStatusCondition(&vr.Status.Conditions, metav1.Condition{Type: "Healthy", Status: metav1.ConditionFalse, Reason: "Failed", Message: "Deployment ui-apps/web: 0/1 replicas available", ObservedGeneration: vr.Generation})
 	_, err = c.Vidra.InfrahubV1alpha1().VidraResources().UpdateStatus(ctx, vr, metav1.UpdateOptions{})
 	assert.NilError(t, err)
 	recordEvent(ctx, t, c, vrName, "", "VidraResource", vr.UID, corev1.EventTypeWarning, "ApplyFailed", "ConfigMap settings: refused")
@@ -245,6 +249,7 @@ data:
 	assert.Assert(t, state.Marker, "the page was reloaded instead of updated")
 	assert.Assert(t, state.Revision > before, "revision %d after %d", state.Revision, before)
 	assert.Assert(t, contains(state.Conditions, vrName+":Stalled=True"), "%v", state.Conditions)
+	assert.Assert(t, contains(state.Conditions, vrName+":Healthy=False"), "%v", state.Conditions)
 	saveScreenshot(ctx, t, page, filepath.Join(shots, "2-live-update.png"))
 
 	// The branch diff from the sync: the same preview as `kubectl vidra
@@ -259,7 +264,48 @@ data:
 	assert.Equal(t, state.DiffExit, "1", "diff output:\n%s", state.DiffText)
 	assert.Assert(t, strings.Contains(state.DiffText, "+  name: added-by-branch"), "diff output:\n%s", state.DiffText)
 	saveScreenshot(ctx, t, page, filepath.Join(shots, "3-branch-diff.png"))
+
+	// Health as the operator records it (status.health, the inventory's
+	// health and healthMessage): the renderer is given a page with those
+	// fields, named as the plugin's JSON names them (TestBuildPageShowsTreeWithHealth
+	// in cmd/kubectl-vidra checks that side), and read back in the same
+	// evaluation so no update from the stream can interleave.
+	var health struct {
+		Nodes  []domNode `json:"nodes"`
+		Badges []string  `json:"badges"`
+	}
+	assert.NilError(t, page.eval(ctx, renderWithHealth, &health))
+	got := map[string]string{}
+	for _, n := range health.Nodes {
+		got[n.Kind+"/"+n.Name] = n.Health
+	}
+	assert.DeepEqual(t, got, map[string]string{
+		"InfrahubSync/net": "Failed", "VidraResource/net-leaf1": "Failed",
+		"Config/leaf1": "Failed", "VirtualMachine/vm1": "Current", "ConfigMap/plain": "",
+	})
+	assert.Assert(t, contains(health.Badges, "health Failed|2 current, 1 failed"), "%v", health.Badges)
+	assert.Assert(t, contains(health.Badges, "health Failed|device rejected the configuration"), "%v", health.Badges)
+	saveScreenshot(ctx, t, page, filepath.Join(shots, "4-health.png"))
 }
+
+// renderWithHealth renders a page holding the operator's health fields and
+// returns the nodes and the health badges (text|title).
+const renderWithHealth = `(() => {
+  const h = {status: "Failed", current: 2, inProgress: 0, failed: 1, unknown: 0};
+  const obj = (kind, apiVersion, name, state, health, healthMessage) => ({apiVersion, kind, namespace: "net", name, state,
+    health, healthMessage, events: []});
+  render({revision: 1000000, cluster: "synthetic", syncs: [{name: "net", state: "Ready", suspended: false, source: "https://infrahub.example.com",
+    branch: "main", artifactName: "leaf", destination: "local", health: h, conditions: [], events: [], resources: [{
+      name: "net-leaf1", state: "Ready", suspended: false, destination: "local", health: h, conditions: [
+        {type: "Healthy", status: "False", reason: "Failed", message: "1 of 3 objects failed"}], events: [],
+      objects: [obj("Config", "config.sdcio.dev/v1alpha1", "leaf1", "InProgress", "Failed", "device rejected the configuration"),
+        obj("VirtualMachine", "kubevirt.io/v1", "vm1", "Ready", "Current", ""),
+        obj("ConfigMap", "v1", "plain", "Ready")]}]}], standaloneResources: []});
+  return {
+    nodes: [...document.querySelectorAll(".node[data-kind]")].map(n => ({kind: n.dataset.kind, name: n.dataset.name, health: n.dataset.health || ""})),
+    badges: [...document.querySelectorAll('.badge[data-field="health"]')].map(b => b.textContent + "|" + b.title),
+  };
+})()`
 
 func contains(list []string, s string) bool {
 	for _, x := range list {
