@@ -30,11 +30,11 @@ The page is served on 127.0.0.1 only, by this process, with your kubeconfig
 and your permissions: nothing is installed or started in the cluster. It
 stops with Ctrl-C.
 
-The branch diff reads Infrahub credentials from the operator's namespace
-(--operator-namespace), as 'kubectl vidra diff' does.
+The branch diff reads Infrahub with the credentials in the operator's
+namespace, exactly as 'kubectl vidra diff' with the same flags does.
 
 Usage:
-  kubectl vidra ui [--port N] [--operator-namespace NS]
+  kubectl vidra ui [--port N]
 
 Examples:
   kubectl vidra ui
@@ -50,8 +50,6 @@ const uiDebounce = 150 * time.Millisecond
 func runUI(ctx context.Context, a *app, args []string) error {
 	f := a.newFlags("ui", uiUsage)
 	port := f.Int("port", 0, "port on 127.0.0.1 to serve on (default: a free port)")
-	var operatorNS string
-	f.operatorNamespace(&operatorNS)
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
@@ -84,11 +82,7 @@ func runUI(ctx context.Context, a *app, args []string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	w := newWatcher(ctx, dyn, kube.Discovery())
-	var diffArgs []string
-	if f.isSet("operator-namespace") {
-		diffArgs = append(diffArgs, "--operator-namespace", operatorNS)
-	}
-	s := newUIServer(ctx, w, c.config.Host, a.diffRunner(diffArgs...))
+	s := newUIServer(ctx, w, c.config.Host, a.diffRunner())
 	go s.publish(ctx, w.changed)
 
 	addr := ln.Addr().(*net.TCPAddr)
@@ -123,10 +117,11 @@ type diffResult struct {
 	Messages string `json:"messages"`
 }
 
-// diffRunner runs the diff command itself, with this invocation's cluster
-// flags, extra arguments and its output captured, so the page shows exactly
-// what the command line would.
-func (a *app) diffRunner(extra ...string) diffFunc {
+// diffRunner runs the diff command line itself, with this invocation's
+// flags (the cluster, the operator's namespace) and its output captured, so
+// the page shows exactly what `kubectl vidra diff` prints and its exit code
+// (0: no changes, 1: changes, more: it could not tell).
+func (a *app) diffRunner() diffFunc {
 	var mu sync.Mutex // one preview at a time: each reads every artifact
 	return func(ctx context.Context, syncName, branch, at string) diffResult {
 		mu.Lock()
@@ -134,29 +129,15 @@ func (a *app) diffRunner(extra ...string) diffFunc {
 		var stdout, stderr bytes.Buffer
 		sub := *a
 		sub.stdout, sub.stderr, sub.isTTY = &stdout, &stderr, false
-		args := append([]string{"--color", "never", syncName}, extra...)
+		args := []string{"diff", syncName, "--color", "never"}
 		if branch != "" {
 			args = append(args, "--branch", branch)
 		}
 		if at != "" {
 			args = append(args, "--at", at)
 		}
-		err := runDiff(ctx, &sub, args)
-		res := diffResult{Output: stdout.String()}
-		var ec *exitCodeError
-		switch {
-		case err == nil:
-		case errors.As(err, &ec) && ec.err == nil:
-			res.ExitCode = ec.code
-		default:
-			res.ExitCode = exitError
-			if errors.As(err, &ec) {
-				res.ExitCode = ec.code
-			}
-			fmt.Fprintln(&stderr, "error: "+oneLine(err.Error()))
-		}
-		res.Messages = stderr.String()
-		return res
+		code := run(ctx, args, &sub)
+		return diffResult{ExitCode: code, Output: stdout.String(), Messages: stderr.String()}
 	}
 }
 

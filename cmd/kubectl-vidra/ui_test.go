@@ -357,3 +357,15 @@ func TestUIFlags(t *testing.T) {
 	err = runUI(context.Background(), a, []string{"extra"})
 	assert.ErrorContains(t, err, "ui takes no arguments")
 }
+
+// The page's diff is the diff command line: its exit code and its one-line
+// error, here for a point in time it refuses before reading anything.
+func TestDiffRunnerIsTheCommand(t *testing.T) {
+	a, out, errOut := testApp(nil)
+	res := a.diffRunner()(context.Background(), "web", "feature", "not a time")
+	assert.Equal(t, res.ExitCode, 2, "%+v", res)
+	assert.Assert(t, strings.HasPrefix(res.Messages, "error: ") && strings.Contains(res.Messages, "--at"), "%+v", res)
+	assert.Equal(t, res.Output, "")
+	// Nothing reaches the process's own streams.
+	assert.Equal(t, out.String()+errOut.String(), "")
+}
