@@ -18,6 +18,8 @@ type pageModel struct {
 	Revision    int64     `json:"revision"`
 	GeneratedAt time.Time `json:"generatedAt"`
 	Cluster     string    `json:"cluster"`
+	// Loading is true until the syncs and VidraResources were first listed.
+	Loading bool `json:"loading,omitempty"`
 	// Problems are reads that failed (RBAC, missing CRDs), shown as a banner.
 	Problems   []string       `json:"problems,omitempty"`
 	Syncs      []syncView     `json:"syncs"`

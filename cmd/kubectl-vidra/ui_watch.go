@@ -102,6 +102,13 @@ func newWatcher(ctx context.Context, dyn dynamic.Interface, disc discovery.Disco
 		ref, _ := eventFrom(u)
 		return []string{refKey(ref)}, nil
 	}})
+	// An empty cluster sends no events: say when the first lists are in,
+	// so the page stops loading.
+	go func() {
+		if cache.WaitForCacheSync(ctx.Done(), w.syncs.informer.HasSynced, w.resources.informer.HasSynced) {
+			w.notify()
+		}
+	}()
 	return w
 }
 
@@ -151,6 +158,7 @@ func (w *watcher) page() pageModel {
 		}
 	}
 	page := buildPage(in)
+	page.Loading = !w.syncs.informer.HasSynced() || !w.resources.informer.HasSynced()
 	w.mu.Lock()
 	for _, wd := range w.objects {
 		if p := wd.problem(); p != "" {

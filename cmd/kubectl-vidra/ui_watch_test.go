@@ -81,6 +81,7 @@ type: Normal
 			p.Syncs[0].Resources[0].Objects[0].State == stateReady && len(p.Syncs[0].Resources[0].Events) == 1
 	})
 	assert.Equal(t, page.Syncs[0].Resources[0].Events[0].Reason, "Applied")
+	assert.Assert(t, !page.Loading)
 	assert.Equal(t, page.Syncs[0].Resources[0].State, stateReady)
 
 	// Drain, then change the VidraResource and delete its object: both
@@ -106,4 +107,29 @@ type: Normal
 	})
 	assert.Equal(t, page.Syncs[0].Resources[0].Reason, "ApplyFailed")
 	assert.Equal(t, len(page.Problems), 0, "%v", page.Problems)
+}
+
+// On an empty cluster the page stops loading once the first lists are in,
+// and that is signalled although no object arrives.
+func TestWatcherEmptyClusterStopsLoading(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{
+		gvrInfrahubSyncs:  "InfrahubSyncList",
+		gvrVidraResources: "VidraResourceList",
+		gvrEvents:         "EventList",
+	})
+	w := newWatcher(ctx, dyn, kubefake.NewClientset().Discovery())
+	for {
+		select {
+		case <-w.changed:
+		case <-time.After(30 * time.Second):
+			t.Fatal("the first lists were never signalled")
+		}
+		if !w.page().Loading {
+			break
+		}
+	}
+	page := w.page()
+	assert.Equal(t, len(page.Syncs)+len(page.Standalone), 0)
 }

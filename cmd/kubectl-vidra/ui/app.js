@@ -178,7 +178,7 @@ function render(page) {
       [el("span", { class: "name" }, "VidraResources without a sync")], [],
       page.standaloneResources.map(r => resourceNode("standalone", r)), true));
   }
-  if (roots.length === 0) roots.push(el("div", { class: "empty" }, "No InfrahubSyncs or VidraResources found."));
+  if (roots.length === 0) roots.push(el("div", { class: "empty" }, page.loading ? "Loading…" : "No InfrahubSyncs or VidraResources found."));
   document.getElementById("tree").replaceChildren(...roots);
 }
 
