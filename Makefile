@@ -47,7 +47,7 @@ fuzz:
 	./hack/fuzz.sh $(FUZZTIME)
 
 ## test: everything CI runs — verification, the full test suite on real control planes, brief fuzzing
-test: verify controlplane helm
+test: verify controlplane helm chromium
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 	$(MAKE) --no-print-directory fuzz
 
@@ -64,6 +64,11 @@ clean:
 .PHONY: helm
 helm:
 	./hack/helm.sh >/dev/null
+
+## chromium: install Debian's chromium when missing, for the dashboard's browser test (test/ui does it too)
+.PHONY: chromium
+chromium:
+	./hack/chromium.sh >/dev/null
 
 ## demo: local control plane + fake Infrahub + the operator; `make demo KUBECONFIG=path` uses your cluster (asks first)
 demo: build

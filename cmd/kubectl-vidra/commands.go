@@ -24,6 +24,7 @@ func commands() []command {
 		{"reconcile", "Ask the operator to reconcile a sync now, and optionally wait", runReconcile},
 		{"suspend", "Stop a sync from reading Infrahub and applying", runSuspend},
 		{"resume", "Resume a suspended sync", runResume},
+		{"ui", "Serve a live dashboard of syncs, resources and objects on 127.0.0.1", runUI},
 		{"diff", "Preview what Infrahub's artifacts (any branch or time) would change", runDiff},
 		{"credentials", "Write the Secret holding Infrahub credentials", runCredentials},
 		{"cluster", "Write the kubeconfig Secret of a destination cluster", runCluster},

@@ -71,6 +71,7 @@ func run(m *testing.M) int {
 		CRDPaths: []string{
 			filepath.Join(repoRoot, "manifests", "crds"),
 			filepath.Join("testdata", "servicemonitor-crd.yaml"),
+			filepath.Join("testdata", "prometheusrule-crd.yaml"),
 		},
 	}, &cp)
 }
