@@ -281,11 +281,18 @@ func syncStatus(s *v1alpha1.InfrahubSync, owned []*v1alpha1.VidraResource) syncR
 	return r
 }
 
-func resourceStatus(vr *v1alpha1.VidraResource) resourceReport {
-	state, reason, message := conditionState(vr.Status.Conditions, vr.Generation, vr.Spec.Suspend)
+// resourceState is a VidraResource's state in one word, with the reason
+// and message behind it; the status tree and the dashboard both show it.
+func resourceState(vr *v1alpha1.VidraResource) (state, reason, message string) {
+	state, reason, message = conditionState(vr.Status.Conditions, vr.Generation, vr.Spec.Suspend)
 	if vr.DeletionTimestamp != nil {
 		state, message = stateTerminating, "being deleted; its objects are being removed"
 	}
+	return state, reason, message
+}
+
+func resourceStatus(vr *v1alpha1.VidraResource) resourceReport {
+	state, reason, message := resourceState(vr)
 	r := resourceReport{
 		Name:                   vr.Name,
 		State:                  state,

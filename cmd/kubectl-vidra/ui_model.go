@@ -191,10 +191,7 @@ func buildPage(in pageInputs) pageModel {
 }
 
 func resourceViewOf(u *unstructured.Unstructured, vr *v1alpha1.VidraResource, in pageInputs) resourceView {
-	state, reason, message := conditionState(vr.Status.Conditions, vr.Generation, vr.Spec.Suspend)
-	if vr.DeletionTimestamp != nil {
-		state, message = stateTerminating, "being deleted; its objects are being removed"
-	}
+	state, reason, message := resourceState(vr)
 	rv := resourceView{
 		Name:         vr.Name,
 		State:        state,

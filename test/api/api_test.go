@@ -249,7 +249,7 @@ func TestValidationRejectsBadInput(t *testing.T) {
 		{"bad-interval", func(s *v1alpha1.InfrahubSync) { s.Spec.Interval = &metav1.Duration{Duration: -time.Second} }, "spec.interval|must be a duration such as 30s, 5m or 1h30m"},
 		{"bad-wait-timeout", func(s *v1alpha1.InfrahubSync) {
 			s.Spec.Wait = &v1alpha1.Wait{Timeout: &metav1.Duration{Duration: -time.Second}}
-		}, "spec.wait.timeout"},
+		}, "spec.wait.timeout|must be a duration such as 30s, 5m or 1h30m"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

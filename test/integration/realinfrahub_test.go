@@ -88,7 +88,7 @@ func TestErrorArtifactWithContentIsApplied(t *testing.T) {
 	e.waitExists(gvrDeployment, "err-ns", "err")
 	assert.Equal(t, len(s.Status.Artifacts), 1)
 	assert.Equal(t, s.Status.Artifacts[0].Status, "Error")
-	assert.Assert(t, is.Contains(meta.FindStatusCondition(s.Status.Conditions, v1alpha1.ConditionReady).Message, "1 in Error in Infrahub"))
+	assert.Assert(t, is.Contains(meta.FindStatusCondition(s.Status.Conditions, v1alpha1.ConditionReady).Message, "1 artifact in Error in Infrahub"))
 }
 
 // An Infrahub whose default branch is not main and that answers with

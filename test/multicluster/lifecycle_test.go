@@ -194,7 +194,7 @@ func TestRemoteWatchLifecycle(t *testing.T) {
 	// condition names the Secret and the field.
 	until(t, "the tokenFile kubeconfig refused", func() (bool, error) {
 		r, msg, err := reason(vidra, "file-token")
-		return r == vidraresource.ReasonClusterUnavailable && strings.Contains(msg, `Secret vidra-lifecycle/file-token key "kubeconfig"`) &&
+		return r == vidraresource.ReasonClusterCredentials && strings.Contains(msg, `Secret vidra-lifecycle/file-token key "kubeconfig"`) &&
 			strings.Contains(msg, "tokenFile"), fmt.Errorf("%s %s %v", r, msg, err)
 	})
 

@@ -186,7 +186,7 @@ type Wait struct {
 	// healthy, e.g. "10m". Defaults to 5m.
 	// +optional
 	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule=`self.matches(r'^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$')`,message=`must be a duration such as 30s, 5m or 1h30m`
 	Timeout *metav1.Duration `json:"timeout,omitempty"`
 }
 
