@@ -238,6 +238,24 @@ func TestNoOpPassWritesNothing(t *testing.T) {
 	assert.Equal(t, vr.Status.ObjectCount, int32(1))
 	assert.Equal(t, f.vidraActions()[1], "patch vidraresources/status application/apply-patch+yaml")
 
+	// The objects' health comes from the drift watch, which starts with
+	// the first pass; a pass after its first list may record what it saw
+	// (a health-only status write, nothing applied).
+	watches := f.c.clusters.Clusters()[0].Watches
+	deadline := time.Now().Add(10 * time.Second)
+	for !watches.HasSynced(gvrConfigMap) {
+		assert.Assert(t, time.Now().Before(deadline), "the drift watch never synced")
+		time.Sleep(5 * time.Millisecond)
+	}
+	_, err = f.c.sync(ctx, vr.DeepCopy())
+	assert.NilError(t, err)
+	assert.DeepEqual(t, f.destinationActions(), []string{"get configmaps/cm"})
+	assert.DeepEqual(t, f.events(), []string(nil))
+	if settled := f.lastStatus(); settled.ObjectCount > 0 {
+		vr.Status = settled
+	}
+	f.vidraActions()
+
 	requeue, err := f.c.sync(ctx, vr.DeepCopy())
 	assert.NilError(t, err)
 	assert.Assert(t, requeue > 0)
