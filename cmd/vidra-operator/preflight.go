@@ -38,6 +38,11 @@ func preflight(ctx context.Context, logger klog.Logger, disc discovery.Discovery
 		if err == nil {
 			return true, nil
 		}
+		if expired(ctx) {
+			// The last attempt came after the deadline (the client's rate
+			// limiter refuses it at once): the cause is the one before.
+			return false, context.DeadlineExceeded
+		}
 		lastErr = err
 		if !transient(err) {
 			return false, err
@@ -98,4 +103,14 @@ func apiCause(err error) error {
 		return opErr
 	}
 	return err
+}
+
+// expired reports whether ctx is done or its deadline has passed, even if
+// its timer has not fired yet.
+func expired(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	deadline, ok := ctx.Deadline()
+	return ok && !time.Now().Before(deadline)
 }
