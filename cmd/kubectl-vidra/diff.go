@@ -541,12 +541,8 @@ func entryResource(ctx context.Context, target *cluster.Target, e v1alpha1.Manag
 	if err != nil {
 		return schema.GroupVersionResource{}, fmt.Errorf("apiVersion %q: %w", e.APIVersion, err)
 	}
-	if e.Resource != "" {
-		version := e.Version
-		if version == "" {
-			version = gv.Version
-		}
-		return schema.GroupVersionResource{Group: e.Group, Version: version, Resource: e.Resource}, nil
+	if gvr, ok := e.RecordedResource(); ok {
+		return gvr, nil
 	}
 	mapping, err := target.Mapper.Mapping(ctx, gv.WithKind(e.Kind))
 	if err != nil {

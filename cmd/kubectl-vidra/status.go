@@ -309,15 +309,7 @@ func resourceStatus(vr *v1alpha1.VidraResource) resourceReport {
 	}
 	for _, e := range vr.Status.ManagedResources {
 		o := objectReport{APIVersion: e.APIVersion, Kind: e.Kind, Namespace: e.Namespace, Name: e.Name, Server: e.Server}
-		if e.Resource != "" {
-			version := e.Version
-			if version == "" {
-				if gv, err := schema.ParseGroupVersion(e.APIVersion); err == nil {
-					version = gv.Version
-				}
-			}
-			o.gvr = schema.GroupVersionResource{Group: e.Group, Version: version, Resource: e.Resource}
-		}
+		o.gvr, _ = e.RecordedResource()
 		r.Objects = append(r.Objects, o)
 	}
 	return r

@@ -250,12 +250,8 @@ func (w *watcher) resourceOf(e v1alpha1.ManagedResource) (schema.GroupVersionRes
 	if err != nil {
 		return schema.GroupVersionResource{}, fmt.Errorf("apiVersion %q: %w", e.APIVersion, err)
 	}
-	if e.Resource != "" {
-		version := e.Version
-		if version == "" {
-			version = gv.Version
-		}
-		return schema.GroupVersionResource{Group: e.Group, Version: version, Resource: e.Resource}, nil
+	if gvr, ok := e.RecordedResource(); ok {
+		return gvr, nil
 	}
 	gvk := gv.WithKind(e.Kind)
 	w.mu.Lock()

@@ -140,14 +140,8 @@ func (c *Controller) release(ctx context.Context, target *cluster.Target, vr *v1
 // resourceOf returns an entry's resource, asking discovery only for entries
 // recorded without one.
 func (c *Controller) resourceOf(ctx context.Context, target *cluster.Target, e v1alpha1.ManagedResource) (schema.GroupVersionResource, error) {
-	if e.Resource != "" {
-		version := e.Version
-		if version == "" {
-			if gv, err := schema.ParseGroupVersion(e.APIVersion); err == nil {
-				version = gv.Version
-			}
-		}
-		return schema.GroupVersionResource{Group: e.Group, Version: version, Resource: e.Resource}, nil
+	if gvr, ok := e.RecordedResource(); ok {
+		return gvr, nil
 	}
 	gv, err := schema.ParseGroupVersion(e.APIVersion)
 	if err != nil {
