@@ -6,9 +6,11 @@ package vidraresource
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
@@ -105,6 +107,11 @@ type Controller struct {
 	clock    clock.PassiveClock
 	opts     Options
 	health   *healthState
+
+	// searched names the VidraResources (by UID) whose untracked objects
+	// findOwned already looked for.
+	searchedMu sync.Mutex
+	searched   map[string]types.UID
 }
 
 // NewController wires the controller to its informer. Managed-object events
@@ -228,4 +235,5 @@ func (c *Controller) forget(name string) {
 	}
 	c.metrics.DeleteManagedObjects(name)
 	c.health.forget(name)
+	c.forgetSearched(name)
 }

@@ -236,7 +236,12 @@ func (c *Controller) applyHealth(vr *v1alpha1.VidraResource, status *v1alpha1.Vi
 	switch {
 	case before != nil && before.Status == healthy.Status && before.Reason == healthy.Reason:
 	case healthy.Status == metav1.ConditionTrue:
-		c.event(vr, corev1.EventTypeNormal, ReasonHealthy, "HealthCheck", "%s", healthy.Message)
+		// Only a recovery is news: objects healthy from the start say so
+		// in the condition, without an Event each (one per artifact at
+		// cold start).
+		if before != nil && before.Status == metav1.ConditionFalse {
+			c.event(vr, corev1.EventTypeNormal, ReasonHealthy, "HealthCheck", "%s", healthy.Message)
+		}
 	case sum.Status == v1alpha1.HealthFailed:
 		c.event(vr, corev1.EventTypeWarning, ReasonUnhealthy, "HealthCheck", "%s", healthy.Message)
 	}
