@@ -112,6 +112,9 @@ type Controller struct {
 	// findOwned already looked for.
 	searchedMu sync.Mutex
 	searched   map[string]types.UID
+	// written bridges the informer's lag behind this controller's own
+	// status writes.
+	written writtenStatus
 }
 
 // NewController wires the controller to its informer. Managed-object events
@@ -221,6 +224,7 @@ func (c *Controller) syncHandler(ctx context.Context, key string) (requeueAfter 
 	if err != nil {
 		return 0, fmt.Errorf("get VidraResource %s: %w", key, err)
 	}
+	vr = c.written.latest(vr)
 	if c.healthOnly(vr) {
 		return c.syncHealth(ctx, vr.DeepCopy())
 	}
@@ -236,4 +240,5 @@ func (c *Controller) forget(name string) {
 	c.metrics.DeleteManagedObjects(name)
 	c.health.forget(name)
 	c.forgetSearched(name)
+	c.written.forget(name)
 }

@@ -154,8 +154,12 @@ func (c *Controller) syncHealth(ctx context.Context, vr *v1alpha1.VidraResource)
 		return 0, fmt.Errorf("encode status of %s: %w", vr.Name, err)
 	}
 	force := true
-	if _, err := c.client.InfrahubV1alpha1().VidraResources().Patch(ctx, vr.Name, types.ApplyPatchType, body,
-		metav1.PatchOptions{FieldManager: v1alpha1.FieldManager, Force: &force}, "status"); err != nil {
+	updated, err := c.client.InfrahubV1alpha1().VidraResources().Patch(ctx, vr.Name, types.ApplyPatchType, body,
+		metav1.PatchOptions{FieldManager: v1alpha1.FieldManager, Force: &force}, "status")
+	if err == nil {
+		c.written.record(updated)
+	}
+	if err != nil {
 		c.wantFull(vr.Name)
 		if apierrors.IsConflict(err) {
 			// The lister was behind (usually our own last write): a full

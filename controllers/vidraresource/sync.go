@@ -480,9 +480,11 @@ func (c *Controller) applyStatus(ctx context.Context, vr *v1alpha1.VidraResource
 	if err != nil {
 		return err
 	}
-	if _, err := c.client.InfrahubV1alpha1().VidraResources().Patch(ctx, vr.Name, types.ApplyPatchType, body, statusapply.Options(), "status"); err != nil {
+	updated, err := c.client.InfrahubV1alpha1().VidraResources().Patch(ctx, vr.Name, types.ApplyPatchType, body, statusapply.Options(), "status")
+	if err != nil {
 		return fmt.Errorf("update status of %s: %w", vr.Name, err)
 	}
+	c.written.record(updated)
 	return nil
 }
 
