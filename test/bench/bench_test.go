@@ -3,6 +3,10 @@
 // repair latency and memory. Numbers are reported, never asserted on time:
 //
 //	go test -run '^$' -bench . -benchtime 1x -timeout 60m ./test/bench/
+//
+// VIDRA_BENCH_ARTIFACTS=5000 runs Convergence and Teardown at 5000
+// artifacts (20,000 objects); VIDRA_BENCH_PHASES=1 logs the API requests
+// by verb and resource.
 package bench
 
 import (
