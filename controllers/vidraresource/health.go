@@ -147,7 +147,7 @@ func (c *Controller) syncHealth(ctx context.Context, vr *v1alpha1.VidraResource)
 	body, err := json.Marshal(map[string]any{
 		"apiVersion": v1alpha1.SchemeGroupVersion.String(),
 		"kind":       "VidraResource",
-		"metadata":   map[string]any{"name": vr.Name, "resourceVersion": vr.ResourceVersion},
+		"metadata":   map[string]any{"name": vr.Name, "resourceVersion": c.written.statusVersion(vr)},
 		"status":     status,
 	})
 	if err != nil {

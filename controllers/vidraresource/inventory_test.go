@@ -71,6 +71,7 @@ func TestPassStartsFromTheStatusLastWritten(t *testing.T) {
 
 	assert.Equal(t, w.latest(stale).Status.ObjectCount, int32(3))
 	assert.Equal(t, w.latest(stale).ResourceVersion, "10", "only the status is taken from the write")
+	assert.Equal(t, w.statusVersion(stale), "12", "a status write is conditional on the status it replaces")
 
 	respecced := stale.DeepCopy()
 	respecced.Generation = 2

@@ -61,6 +61,23 @@ func (w *writtenStatus) latest(vr *v1alpha1.VidraResource) *v1alpha1.VidraResour
 	return out
 }
 
+// statusVersion is the resourceVersion a status write on vr is
+// conditional on: that of the status last written when vr's status is
+// that one (see latest), else vr's own. A status write needs no newer
+// metadata than the status it replaces.
+func (w *writtenStatus) statusVersion(vr *v1alpha1.VidraResource) string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if last, ok := w.by[vr.Name]; ok && last.generation == vr.Generation {
+		seen, err1 := strconv.ParseUint(vr.ResourceVersion, 10, 64)
+		wrote, err2 := strconv.ParseUint(last.resourceVersion, 10, 64)
+		if err1 == nil && err2 == nil && seen < wrote {
+			return last.resourceVersion
+		}
+	}
+	return vr.ResourceVersion
+}
+
 func (w *writtenStatus) forget(name string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
