@@ -156,9 +156,6 @@ func (c *Controller) syncHealth(ctx context.Context, vr *v1alpha1.VidraResource)
 	force := true
 	updated, err := c.client.InfrahubV1alpha1().VidraResources().Patch(ctx, vr.Name, types.ApplyPatchType, body,
 		metav1.PatchOptions{FieldManager: v1alpha1.FieldManager, Force: &force}, "status")
-	if err == nil {
-		c.written.record(updated)
-	}
 	if err != nil {
 		c.wantFull(vr.Name)
 		if apierrors.IsConflict(err) {
@@ -169,6 +166,7 @@ func (c *Controller) syncHealth(ctx context.Context, vr *v1alpha1.VidraResource)
 		}
 		return 0, fmt.Errorf("update health of %s: %w", vr.Name, err)
 	}
+	c.written.record(updated)
 	return requeue, nil
 }
 
