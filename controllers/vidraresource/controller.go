@@ -148,6 +148,7 @@ func NewController(
 		AddFunc: c.enqueue,
 		UpdateFunc: func(old, cur any) {
 			o, n := old.(*v1alpha1.VidraResource), cur.(*v1alpha1.VidraResource)
+			c.written.observe(n)
 			// Status writes are our own; only spec, deletion and the
 			// reconcile-now annotation need a pass.
 			if o.Generation != n.Generation || !n.DeletionTimestamp.Equal(o.DeletionTimestamp) ||

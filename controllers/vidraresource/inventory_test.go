@@ -82,4 +82,8 @@ func TestPassStartsFromTheStatusLastWritten(t *testing.T) {
 	caughtUp.Status.ObjectCount = 4
 	assert.Equal(t, w.latest(caughtUp).Status.ObjectCount, int32(4))
 	assert.Equal(t, w.latest(stale).Status.ObjectCount, int32(0), "forgotten once caught up")
+
+	w.record(wrote)
+	w.observe(caughtUp)
+	assert.Equal(t, len(w.by), 0, "nothing kept once the informer shows the write")
 }

@@ -78,6 +78,22 @@ func (w *writtenStatus) statusVersion(vr *v1alpha1.VidraResource) string {
 	return vr.ResourceVersion
 }
 
+// observe drops the status last written once the informer shows it, so
+// nothing is kept for VidraResources at rest.
+func (w *writtenStatus) observe(vr *v1alpha1.VidraResource) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	last, ok := w.by[vr.Name]
+	if !ok {
+		return
+	}
+	seen, err1 := strconv.ParseUint(vr.ResourceVersion, 10, 64)
+	wrote, err2 := strconv.ParseUint(last.resourceVersion, 10, 64)
+	if err1 != nil || err2 != nil || seen >= wrote {
+		delete(w.by, vr.Name)
+	}
+}
+
 func (w *writtenStatus) forget(name string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
