@@ -269,7 +269,7 @@ func TestOwnerRecreatedUnderTheSameNameDoesNotInherit(t *testing.T) {
 	f.owners["a"] = "uid-a-recreated"
 	ch = f.release(ownerB, gvrNamespace, "shared", true)
 	assert.Equal(t, ch.Action, Pruned, "%v", ch.Err)
-	assert.DeepEqual(t, f.actions(), []string{"get namespaces/shared", "delete namespaces/shared uid=uid-shared rv=103"})
+	assert.DeepEqual(t, f.actions(), []string{"delete namespaces/shared uid=uid-shared rv=103"})
 	assert.Assert(t, f.live(gvrNamespace, "", "shared") == nil)
 }
 
@@ -279,13 +279,15 @@ func TestPruneOfASharedObjectOnlyReleases(t *testing.T) {
 	f.shared("gold", map[ownership.Owner]string{ownerA: "gold", ownerB: "gold"})
 	ch := f.release(ownerA, gvrNamespace, "shared", true)
 	assert.Equal(t, ch.Action, Released, "%v", ch.Err)
-	assert.DeepEqual(t, f.actions(), []string{"get namespaces/shared", "record namespaces/shared rv=101 owners=b:gold"})
+	assert.DeepEqual(t, f.actions(), []string{"record namespaces/shared rv=101 owners=b:gold"})
 	assert.Equal(t, label(f.live(gvrNamespace, "", "shared")), "gold")
 
-	// The last owner deletes it, on the version and UID read.
+	// The last owner deletes it, on the version and UID read: the cache,
+	// behind, still shows a's claim, so the write on its version fails
+	// and the decision is taken again on a fresh read.
 	ch = f.release(ownerB, gvrNamespace, "shared", true)
 	assert.Equal(t, ch.Action, Pruned, "%v", ch.Err)
-	assert.DeepEqual(t, f.actions(), []string{"get namespaces/shared", "delete namespaces/shared uid=uid-shared rv=102"})
+	assert.DeepEqual(t, f.actions(), []string{"record namespaces/shared rv=101 owners=a:gold", "get namespaces/shared", "delete namespaces/shared uid=uid-shared rv=102"})
 }
 
 // An owner deleted with the orphan policy (its VidraResource is gone)
@@ -296,7 +298,7 @@ func TestOrphanedOwnerDoesNotPinAnObject(t *testing.T) {
 	delete(f.owners, "a") // orphaned: gone without cleanup
 	ch := f.release(ownerB, gvrNamespace, "shared", true)
 	assert.Equal(t, ch.Action, Released)
-	assert.DeepEqual(t, f.actions(), []string{"get namespaces/shared", "record namespaces/shared rv=101 owners=c:gold"})
+	assert.DeepEqual(t, f.actions(), []string{"record namespaces/shared rv=101 owners=c:gold"})
 	ch = f.release(ownerC, gvrNamespace, "shared", true)
 	assert.Equal(t, ch.Action, Pruned)
 }
@@ -308,7 +310,7 @@ func TestReleaseWithoutPruneKeepsTheObject(t *testing.T) {
 	f.shared("gold", map[ownership.Owner]string{ownerA: "gold"})
 	ch := f.release(ownerA, gvrNamespace, "shared", false)
 	assert.Equal(t, ch.Action, Released)
-	assert.DeepEqual(t, f.actions(), []string{"get namespaces/shared", "record namespaces/shared rv=101 owners="})
+	assert.DeepEqual(t, f.actions(), []string{"record namespaces/shared rv=101 owners="})
 	assert.Assert(t, f.live(gvrNamespace, "", "shared") != nil)
 
 	ch = f.release(ownerB, gvrNamespace, "shared", true)
@@ -410,4 +412,40 @@ func TestOwnerOfTheSittingContentRepairsDriftDuringAConflict(t *testing.T) {
 	assert.Assert(t, is.ErrorContains(ch.Err, "VidraResource b"))
 	assert.DeepEqual(t, f.actions(), []string{"apply namespaces/shared rv=102 owners=a:gold,b:silver content=gold"})
 	assert.Equal(t, label(f.live(gvrNamespace, "", "shared")), "gold")
+}
+
+// Teardown deletes on the cached version and UID, with no read first; a
+// cache behind the server costs a conflict and a fresh read, never an
+// owner.
+func TestPruneDeletesOnTheCachedVersionWithoutARead(t *testing.T) {
+	f := newFixture(t)
+	f.owners["a"] = ownerA.UID
+	live := f.seed(gvrConfigMap, applied(configMapWith("default", "cm", "one"), ownership.Record{"a": {UID: ownerA.UID, Hash: "h"}}))
+	f.cacheShows(gvrConfigMap, live)
+	ch := f.engine().Release(context.Background(), f.target(), ownerA, Ref{Resource: gvrConfigMap, Namespace: "default", Name: "cm", Subject: "cm"}, true)
+	assert.Equal(t, ch.Action, Pruned, "%v", ch.Err)
+	assert.DeepEqual(t, f.actions(), []string{"delete configmaps/cm uid=uid-cm rv=101"})
+
+	// Another owner joined after the cache saw the object: the delete on
+	// the cached version fails, and the fresh read only releases.
+	f.owners["b"] = ownerB.UID
+	cached := f.seed(gvrConfigMap, applied(configMapWith("default", "cm", "one"), ownership.Record{"a": {UID: ownerA.UID, Hash: "h"}}))
+	f.cacheShows(gvrConfigMap, cached)
+	f.seed(gvrConfigMap, applied(configMapWith("default", "cm", "one"), ownership.Record{"a": {UID: ownerA.UID, Hash: "h"}, "b": {UID: ownerB.UID, Hash: "h"}}))
+	ch = f.engine().Release(context.Background(), f.target(), ownerA, Ref{Resource: gvrConfigMap, Namespace: "default", Name: "cm", Subject: "cm"}, true)
+	assert.Equal(t, ch.Action, Released, "%v", ch.Err)
+	assert.DeepEqual(t, f.actions(), []string{"delete configmaps/cm uid=uid-cm rv=102", "get configmaps/cm", "record configmaps/cm rv=103 owners=b:h"})
+	assert.Assert(t, f.live(gvrConfigMap, "default", "cm") != nil)
+}
+
+// A cache that does not show this owner's claim yet (its own write not
+// seen) is not enough to leave without a write: the object is read.
+func TestReleaseConfirmsAMissingClaimOnAFreshRead(t *testing.T) {
+	f := newFixture(t)
+	f.owners["a"] = ownerA.UID
+	f.cacheShows(gvrConfigMap, configMapWith("default", "cm", "one"))
+	f.seed(gvrConfigMap, applied(configMapWith("default", "cm", "one"), ownership.Record{"a": {UID: ownerA.UID, Hash: "h"}}))
+	ch := f.engine().Release(context.Background(), f.target(), ownerA, Ref{Resource: gvrConfigMap, Namespace: "default", Name: "cm", Subject: "cm"}, true)
+	assert.Equal(t, ch.Action, Pruned, "%v", ch.Err)
+	assert.DeepEqual(t, f.actions(), []string{"get configmaps/cm", "delete configmaps/cm uid=uid-cm rv=101"})
 }

@@ -28,9 +28,11 @@ type Ref struct {
 // object is deleted (Pruned) when remove is set and no other live owner
 // still declares it; otherwise only this owner leaves its record
 // (Released). Objects that are not Vidra's, or whose record does not name
-// this owner, are left alone (Released). Every write is conditional on the
-// version read; when the object changed in between (another owner joined,
-// a controller wrote) it is read again and decided again.
+// this owner, are left alone (Released). The decision starts from the drift
+// watch's cache when it holds the object, with no read; every write is
+// conditional on the version (and uid) decided on, so when the object
+// changed in between (another owner joined, a controller wrote) it is read
+// again and decided again.
 func (e *Engine) Release(ctx context.Context, t Target, owner ownership.Owner, ref Ref, remove bool) Change {
 	reader := resourceClient(t.Reader, ref.Resource, ref.Namespace)
 	client := resourceClient(t.Client, ref.Resource, ref.Namespace)
@@ -39,7 +41,11 @@ func (e *Engine) Release(ctx context.Context, t Target, owner ownership.Owner, r
 		err    error
 	)
 	for n := 1; n <= maxAttempts; n++ {
-		action, err = e.releaseOnce(ctx, t, reader, client, owner, ref, remove)
+		var cached *unstructured.Unstructured
+		if n == 1 {
+			cached = t.cached(ref.Resource, ref.Namespace, ref.Name)
+		}
+		action, err = e.releaseOnce(ctx, t, reader, client, cached, owner, ref, remove)
 		if !apierrors.IsConflict(err) {
 			break
 		}
@@ -50,16 +56,26 @@ func (e *Engine) Release(ctx context.Context, t Target, owner ownership.Owner, r
 	return Change{Subject: ref.Subject, Action: action}
 }
 
-func (e *Engine) releaseOnce(ctx context.Context, t Target, reader, client dynamic.ResourceInterface, owner ownership.Owner, ref Ref, remove bool) (Action, error) {
-	live, err := reader.Get(ctx, ref.Name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return Pruned, nil
-	}
-	if err != nil {
-		return Failed, fmt.Errorf("read %s: %w", ref.Subject, err)
+// releaseOnce decides on cached, or on a fresh read when it is nil.
+func (e *Engine) releaseOnce(ctx context.Context, t Target, reader, client dynamic.ResourceInterface, cached *unstructured.Unstructured, owner ownership.Owner, ref Ref, remove bool) (Action, error) {
+	live := cached
+	if live == nil {
+		var err error
+		live, err = reader.Get(ctx, ref.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return Pruned, nil
+		}
+		if err != nil {
+			return Failed, fmt.Errorf("read %s: %w", ref.Subject, err)
+		}
 	}
 	rec := ownership.ReadRecord(live)
 	if _, mine := rec[owner.Name]; !ownership.Managed(live) || !mine {
+		if cached != nil {
+			// Leaving without a write needs more than the cache: it may
+			// not have seen this owner's claim yet.
+			return e.releaseOnce(ctx, t, reader, client, nil, owner, ref, remove)
+		}
 		return Released, nil
 	}
 	others := ownership.Record{}
@@ -87,7 +103,7 @@ func (e *Engine) releaseOnce(ctx context.Context, t Target, reader, client dynam
 	}
 	uid, rv := live.GetUID(), live.GetResourceVersion()
 	policy := metav1.DeletePropagationBackground
-	err = client.Delete(ctx, ref.Name, metav1.DeleteOptions{
+	err := client.Delete(ctx, ref.Name, metav1.DeleteOptions{
 		Preconditions:     &metav1.Preconditions{UID: &uid, ResourceVersion: &rv},
 		PropagationPolicy: &policy,
 	})

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 // that truly does not exist cannot hammer discovery.
 type Mapper struct {
 	mapper     *restmapper.DeferredDiscoveryRESTMapper
+	discovery  discovery.CachedDiscoveryInterface
 	minRefresh time.Duration
 	now        func() time.Time
 
@@ -28,8 +30,10 @@ type Mapper struct {
 
 // NewMapper returns a Mapper over the discovery client.
 func NewMapper(dc discovery.DiscoveryInterface) *Mapper {
+	cached := memory.NewMemCacheClient(dc)
 	return &Mapper{
-		mapper:     restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc)),
+		mapper:     restmapper.NewDeferredDiscoveryRESTMapper(cached),
+		discovery:  cached,
 		minRefresh: time.Second,
 		now:        time.Now,
 	}
@@ -46,6 +50,29 @@ func (m *Mapper) Mapping(ctx context.Context, gvk schema.GroupVersionKind) (*met
 	}
 	mapping, err = m.mapper.RESTMappingWithContext(ctx, gvk.GroupKind(), gvk.Version)
 	return mapping, wrapMappingError(gvk, err)
+}
+
+// ListableResources returns the preferred version of every resource the
+// cluster can list. Groups whose discovery failed (an aggregated API that
+// is down) are left out; they could not be listed anyway.
+func (m *Mapper) ListableResources(ctx context.Context) ([]schema.GroupVersionResource, error) {
+	lists, err := m.discovery.ServerPreferredResources()
+	if err != nil && !discovery.IsGroupDiscoveryFailedError(err) {
+		return nil, fmt.Errorf("discover resources: %w", err)
+	}
+	var out []schema.GroupVersionResource
+	for _, list := range discovery.FilteredBy(discovery.SupportsAllVerbs{Verbs: []string{"list"}}, lists) {
+		gv, err := schema.ParseGroupVersion(list.GroupVersion)
+		if err != nil {
+			continue
+		}
+		for _, r := range list.APIResources {
+			if !strings.Contains(r.Name, "/") {
+				out = append(out, gv.WithResource(r.Name))
+			}
+		}
+	}
+	return out, nil
 }
 
 // Refresh drops the cached discovery, unless that happened very recently.

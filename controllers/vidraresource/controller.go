@@ -6,9 +6,11 @@ package vidraresource
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
@@ -105,6 +107,14 @@ type Controller struct {
 	clock    clock.PassiveClock
 	opts     Options
 	health   *healthState
+
+	// searched names the VidraResources (by UID) whose untracked objects
+	// findOwned already looked for.
+	searchedMu sync.Mutex
+	searched   map[string]types.UID
+	// written bridges the informer's lag behind this controller's own
+	// status writes.
+	written writtenStatus
 }
 
 // NewController wires the controller to its informer. Managed-object events
@@ -138,6 +148,7 @@ func NewController(
 		AddFunc: c.enqueue,
 		UpdateFunc: func(old, cur any) {
 			o, n := old.(*v1alpha1.VidraResource), cur.(*v1alpha1.VidraResource)
+			c.written.observe(n)
 			// Status writes are our own; only spec, deletion and the
 			// reconcile-now annotation need a pass.
 			if o.Generation != n.Generation || !n.DeletionTimestamp.Equal(o.DeletionTimestamp) ||
@@ -214,6 +225,7 @@ func (c *Controller) syncHandler(ctx context.Context, key string) (requeueAfter 
 	if err != nil {
 		return 0, fmt.Errorf("get VidraResource %s: %w", key, err)
 	}
+	vr = c.written.latest(vr)
 	if c.healthOnly(vr) {
 		return c.syncHealth(ctx, vr.DeepCopy())
 	}
@@ -228,4 +240,6 @@ func (c *Controller) forget(name string) {
 	}
 	c.metrics.DeleteManagedObjects(name)
 	c.health.forget(name)
+	c.forgetSearched(name)
+	c.written.forget(name)
 }

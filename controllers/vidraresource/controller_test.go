@@ -233,10 +233,12 @@ func TestNoOpPassWritesNothing(t *testing.T) {
 	_, err := f.c.sync(ctx, vr.DeepCopy())
 	assert.NilError(t, err)
 	assert.DeepEqual(t, f.destinationActions(), []string{"patch configmaps/cm rv=1"})
-	assert.DeepEqual(t, f.events(), []string{"Normal Applied 1 object created"})
+	// The first apply of a first manifest: its status says so, in one
+	// write, without an Event.
+	assert.DeepEqual(t, f.events(), []string(nil))
 	vr.Status = f.lastStatus()
 	assert.Equal(t, vr.Status.ObjectCount, int32(1))
-	assert.Equal(t, f.vidraActions()[1], "patch vidraresources/status application/apply-patch+yaml")
+	assert.DeepEqual(t, f.vidraActions(), []string{"patch vidraresources/status application/apply-patch+yaml"})
 
 	// The objects' health comes from the drift watch, which starts with
 	// the first pass; a pass after its first list may record what it saw
@@ -375,4 +377,116 @@ func TestOwnersWaitingOnAConflictAreWokenByAWrite(t *testing.T) {
 	assert.Equal(t, f.c.queue.Len(), 1)
 	key, _ := f.c.queue.Get()
 	assert.Equal(t, key, "b")
+}
+
+// ownedConfigMap is a ConfigMap as Vidra left it for owner "a".
+func ownedConfigMap(name, rv string) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{}
+	u.SetAPIVersion("v1")
+	u.SetKind("ConfigMap")
+	u.SetNamespace("apps")
+	u.SetName(name)
+	u.SetResourceVersion(rv)
+	u.SetUID(types.UID("uid-" + name))
+	u.SetLabels(map[string]string{v1alpha1.LabelManagedBy: v1alpha1.ManagedByVidra})
+	u.SetAnnotations(map[string]string{v1alpha1.AnnotationManagedBy: v1alpha1.ManagedByVidra, v1alpha1.AnnotationOwnedBy: "a",
+		v1alpha1.AnnotationOwners: `{"a":{"uid":"uid-a","hash":"h"}}`})
+	return u
+}
+
+// listStore answers lists of ConfigMaps from the fixture's store.
+func (f *fixture) listStore(action clienttesting.Action) (bool, runtime.Object, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	list := &unstructured.UnstructuredList{}
+	list.SetAPIVersion("v1")
+	list.SetKind("ConfigMapList")
+	for _, u := range f.store {
+		list.Items = append(list.Items, *u.DeepCopy())
+	}
+	return true, list, nil
+}
+
+// A manifest that changed after a completed pass is recorded before it is
+// applied: a crash in between leaves nothing untracked. Its changes earn
+// an Event.
+func TestChangedManifestIsRecordedBeforeItIsApplied(t *testing.T) {
+	vr := resource("a", manifestCM)
+	vr.Generation = 2
+	vr.Status.LastAppliedChecksum = "earlier"
+	vr.Status.ManagedResources = []v1alpha1.ManagedResource{{APIVersion: "v1", Version: "v1", Kind: "ConfigMap", Resource: "configmaps", Namespace: "apps", Name: "old"}}
+	f := newFixture(t, vr)
+	f.store["apps/old"] = ownedConfigMap("old", "3")
+
+	_, err := f.c.sync(context.Background(), vr.DeepCopy())
+	assert.NilError(t, err)
+	writes := f.vidraActions()
+	assert.Equal(t, len(writes), 2, "the plan, then the result: %v", writes)
+	assert.Assert(t, f.store["apps/old"] == nil, "left the manifest: pruned")
+	assert.DeepEqual(t, f.events(), []string{"Normal Applied 1 object created, 1 object pruned"})
+}
+
+// An interrupted pass of the first manifest recorded nothing; when the
+// manifest changed meanwhile, the first pass of the new one finds what
+// the interrupted pass applied by its ownership record, records it with
+// its plan, and prunes it. Objects of other owners are left alone.
+func TestObjectsOfAnInterruptedFirstPassAreFoundAfterTheManifestChanged(t *testing.T) {
+	vr := resource("a", manifestCM)
+	vr.Generation = 2 // the manifest changed before any pass completed
+	f := newFixture(t, vr)
+	f.dyn.PrependReactor("list", "configmaps", f.listStore)
+	f.store["apps/old"] = ownedConfigMap("old", "3")
+	foreign := ownedConfigMap("foreign", "4")
+	foreign.SetAnnotations(map[string]string{v1alpha1.AnnotationManagedBy: v1alpha1.ManagedByVidra, v1alpha1.AnnotationOwnedBy: "b",
+		v1alpha1.AnnotationOwners: `{"b":{"uid":"uid-b","hash":"h"}}`})
+	f.store["apps/foreign"] = foreign
+	recreated := ownedConfigMap("recreated", "5")
+	recreated.SetAnnotations(map[string]string{v1alpha1.AnnotationManagedBy: v1alpha1.ManagedByVidra, v1alpha1.AnnotationOwnedBy: "a",
+		v1alpha1.AnnotationOwners: `{"a":{"uid":"uid-a-earlier","hash":"h"}}`})
+	f.store["apps/recreated"] = recreated
+
+	_, err := f.c.sync(context.Background(), vr.DeepCopy())
+	assert.NilError(t, err)
+	writes := f.client.Actions()
+	assert.Equal(t, len(writes), 2, "the plan, then the result")
+	var body struct {
+		Status v1alpha1.VidraResourceStatus `json:"status"`
+	}
+	assert.NilError(t, json.Unmarshal(writes[0].(clienttesting.PatchAction).GetPatch(), &body))
+	var planned []string
+	for _, e := range body.Status.ManagedResources {
+		planned = append(planned, e.Name)
+	}
+	assert.DeepEqual(t, planned, []string{"cm", "old"})
+	assert.Equal(t, f.lastStatus().ObjectCount, int32(1))
+	assert.Assert(t, f.store["apps/old"] == nil, "the interrupted pass's object was pruned")
+	assert.Assert(t, f.store["apps/foreign"] != nil, "another owner's object is left alone")
+	assert.Assert(t, f.store["apps/recreated"] != nil, "an earlier VidraResource of the same name is another owner")
+
+	// Found once: later passes of this process record their plan first
+	// and need not look again.
+	assert.Assert(t, !f.c.mayHoldUntracked(vr))
+}
+
+// A pass of the first manifest that fails for some objects still records
+// every object it tried: without a plan written first, the result is the
+// only record.
+func TestFailedFirstPassRecordsEverythingItTried(t *testing.T) {
+	vr := resource("a", manifestCM+"---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: broken\n  namespace: apps\n")
+	f := newFixture(t, vr)
+	f.dyn.PrependReactor("patch", "configmaps", func(action clienttesting.Action) (bool, runtime.Object, error) {
+		if action.(clienttesting.PatchAction).GetName() == "broken" {
+			return true, nil, apierrors.NewInternalError(errors.New("etcd hiccup"))
+		}
+		return false, nil, nil
+	})
+
+	_, err := f.c.sync(context.Background(), vr.DeepCopy())
+	assert.Assert(t, err != nil)
+	var names []string
+	for _, e := range f.lastStatus().ManagedResources {
+		names = append(names, e.Name)
+	}
+	assert.Equal(t, len(f.vidraActions()), 1, "one status write")
+	assert.DeepEqual(t, names, []string{"broken", "cm"})
 }

@@ -147,15 +147,16 @@ func (c *Controller) syncHealth(ctx context.Context, vr *v1alpha1.VidraResource)
 	body, err := json.Marshal(map[string]any{
 		"apiVersion": v1alpha1.SchemeGroupVersion.String(),
 		"kind":       "VidraResource",
-		"metadata":   map[string]any{"name": vr.Name, "resourceVersion": vr.ResourceVersion},
+		"metadata":   map[string]any{"name": vr.Name, "resourceVersion": c.written.statusVersion(vr)},
 		"status":     status,
 	})
 	if err != nil {
 		return 0, fmt.Errorf("encode status of %s: %w", vr.Name, err)
 	}
 	force := true
-	if _, err := c.client.InfrahubV1alpha1().VidraResources().Patch(ctx, vr.Name, types.ApplyPatchType, body,
-		metav1.PatchOptions{FieldManager: v1alpha1.FieldManager, Force: &force}, "status"); err != nil {
+	updated, err := c.client.InfrahubV1alpha1().VidraResources().Patch(ctx, vr.Name, types.ApplyPatchType, body,
+		metav1.PatchOptions{FieldManager: v1alpha1.FieldManager, Force: &force}, "status")
+	if err != nil {
 		c.wantFull(vr.Name)
 		if apierrors.IsConflict(err) {
 			// The lister was behind (usually our own last write): a full
@@ -165,6 +166,7 @@ func (c *Controller) syncHealth(ctx context.Context, vr *v1alpha1.VidraResource)
 		}
 		return 0, fmt.Errorf("update health of %s: %w", vr.Name, err)
 	}
+	c.written.record(updated)
 	return requeue, nil
 }
 
@@ -236,7 +238,12 @@ func (c *Controller) applyHealth(vr *v1alpha1.VidraResource, status *v1alpha1.Vi
 	switch {
 	case before != nil && before.Status == healthy.Status && before.Reason == healthy.Reason:
 	case healthy.Status == metav1.ConditionTrue:
-		c.event(vr, corev1.EventTypeNormal, ReasonHealthy, "HealthCheck", "%s", healthy.Message)
+		// Only a recovery is news: objects healthy from the start say so
+		// in the condition, without an Event each (one per artifact at
+		// cold start).
+		if before != nil && before.Status == metav1.ConditionFalse {
+			c.event(vr, corev1.EventTypeNormal, ReasonHealthy, "HealthCheck", "%s", healthy.Message)
+		}
 	case sum.Status == v1alpha1.HealthFailed:
 		c.event(vr, corev1.EventTypeWarning, ReasonUnhealthy, "HealthCheck", "%s", healthy.Message)
 	}

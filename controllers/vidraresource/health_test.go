@@ -202,7 +202,7 @@ func TestHealthPassWritesOnlyWhatChanged(t *testing.T) {
 	healthy := meta.FindStatusCondition(body.Status.Conditions, v1alpha1.ConditionHealthy)
 	assert.Equal(t, healthy.Status, metav1.ConditionTrue)
 	assert.Equal(t, healthy.Message, "All 3 objects are healthy")
-	assert.Equal(t, f.nextEvent(), "Normal Healthy All 3 objects are healthy")
+	assert.Equal(t, f.nextEvent(), "", "healthy from the start: the condition says so, no Event")
 
 	// The same health again: nothing to write, no event.
 	f.client.ClearActions()
@@ -319,4 +319,16 @@ func TestHealthPassConflictBringsAFullPass(t *testing.T) {
 	assert.Equal(t, f.c.queue.Len(), 1)
 	f.c.OnManagedObjectHealthChange([]string{"net"})
 	assert.Assert(t, !f.c.healthOnly(vr), "the next pass is a full one")
+}
+
+// Healthy again after being unhealthy is news: one Normal Event.
+func TestRecoveryToHealthyIsAnEvent(t *testing.T) {
+	f := newHealthFixture(t, live(t, readyDeployment), live(t, readyConfig), live(t, plainConfigMap))
+	vr := f.resource(nil)
+	vr.Status.Conditions = append(vr.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionHealthy, Status: metav1.ConditionFalse,
+		Reason: v1alpha1.HealthInProgress, Message: "1 of 3 objects not healthy", ObservedGeneration: 1})
+
+	_, err := f.c.syncHealth(context.Background(), vr.DeepCopy())
+	assert.NilError(t, err)
+	assert.Equal(t, f.nextEvent(), "Normal Healthy All 3 objects are healthy")
 }

@@ -56,3 +56,34 @@ func TestMergeInventoryKeepsRecordedHealth(t *testing.T) {
 	// Otherwise every pass would find the inventory changed and write it.
 	assert.DeepEqual(t, mergeInventory(old, next), old)
 }
+
+// A pass that starts before the informer shows this controller's last
+// status write starts from that write; once the informer caught up (or
+// the spec changed) its copy is used.
+func TestPassStartsFromTheStatusLastWritten(t *testing.T) {
+	var w writtenStatus
+	stale := &v1alpha1.VidraResource{}
+	stale.Name, stale.ResourceVersion, stale.Generation = "a", "10", 1
+	wrote := stale.DeepCopy()
+	wrote.ResourceVersion = "12"
+	wrote.Status.ObjectCount = 3
+	w.record(wrote)
+
+	assert.Equal(t, w.latest(stale).Status.ObjectCount, int32(3))
+	assert.Equal(t, w.latest(stale).ResourceVersion, "10", "only the status is taken from the write")
+	assert.Equal(t, w.statusVersion(stale), "12", "a status write is conditional on the status it replaces")
+
+	respecced := stale.DeepCopy()
+	respecced.Generation = 2
+	assert.Equal(t, w.latest(respecced).Status.ObjectCount, int32(0), "another generation: the informer's copy")
+
+	caughtUp := wrote.DeepCopy()
+	caughtUp.ResourceVersion = "13"
+	caughtUp.Status.ObjectCount = 4
+	assert.Equal(t, w.latest(caughtUp).Status.ObjectCount, int32(4))
+	assert.Equal(t, w.latest(stale).Status.ObjectCount, int32(0), "forgotten once caught up")
+
+	w.record(wrote)
+	w.observe(caughtUp)
+	assert.Equal(t, len(w.by), 0, "nothing kept once the informer shows the write")
+}

@@ -150,11 +150,24 @@ func (c *Controller) sync(ctx context.Context, vr *v1alpha1.VidraResource) (time
 		return 0, c.writeStatus(ctx, vr, conditions.Result{Stalled: true, Reason: ReasonInvalidManifest, Message: "Invalid manifest: " + err.Error()}, nil, requested)
 	}
 
-	// Record everything about to be applied before applying it, so a crash
-	// in the middle leaves nothing untracked.
 	markRecorded(objs, vr.Status.ManagedResources, target.Server)
-	planned := mergeInventory(vr.Status.ManagedResources, inventoryOf(objs, target.Server))
-	if len(planned) != len(vr.Status.ManagedResources) || !apiequality.Semantic.DeepEqual(planned, vr.Status.ManagedResources) {
+	known := vr.Status.ManagedResources
+	searched := c.mayHoldUntracked(vr)
+	if searched {
+		// An earlier pass of the first manifest may have been interrupted
+		// before it recorded what it applied, and the manifest changed
+		// since: find those objects by their owner, so they are pruned.
+		found, err := c.findOwned(ctx, target, vr)
+		if err != nil {
+			return 0, fmt.Errorf("find the objects of an interrupted pass of %s: %w", vr.Name, err)
+		}
+		known = mergeInventory(known, found)
+	}
+	// Record everything about to be applied before applying it, so a crash
+	// in the middle leaves nothing untracked; the first manifest needs no
+	// such write (see recordsBeforeApplying).
+	planned := mergeInventory(known, inventoryOf(objs, target.Server))
+	if recordsBeforeApplying(vr) && (len(planned) != len(vr.Status.ManagedResources) || !apiequality.Semantic.DeepEqual(planned, vr.Status.ManagedResources)) {
 		vr.Status.ManagedResources = planned
 		vr.Status.ObjectCount = int32(len(planned))
 		conditions.Apply(&vr.Status.Conditions, vr.Generation, conditions.Result{Progressing: true, Reason: ReasonProgressing, Message: "Applying objects"})
@@ -162,6 +175,9 @@ func (c *Controller) sync(ctx context.Context, vr *v1alpha1.VidraResource) (time
 		if err := c.applyStatus(ctx, vr); err != nil {
 			return 0, fmt.Errorf("record inventory: %w", err)
 		}
+	}
+	if searched {
+		c.searchedOwned(vr)
 	}
 
 	// Watch what we manage on this cluster (started before applying, so the
@@ -171,7 +187,8 @@ func (c *Controller) sync(ctx context.Context, vr *v1alpha1.VidraResource) (time
 	var out outcome
 	c.applyAll(ctx, target, vr, objs, &out)
 
-	inventory := vr.Status.ManagedResources
+	// Without pruning, everything tried stays recorded, applied or not.
+	inventory := planned
 	if len(out.failures) == 0 && len(out.waiting) == 0 {
 		inventory = c.prune(ctx, target, vr, objs, &out)
 	}
@@ -190,7 +207,7 @@ func (c *Controller) sync(ctx context.Context, vr *v1alpha1.VidraResource) (time
 		result = clusterFailure
 	}
 	logChange(logger, vr, &out)
-	if out.changed() {
+	if out.changed() && !firstApply(vr, &out) {
 		c.event(vr, corev1.EventTypeNormal, ReasonApplied, "Apply", "%s", changeSummary(&out))
 	}
 	for _, msg := range append(append([]string{}, out.notOwned...), out.conflicts...) {
@@ -463,9 +480,11 @@ func (c *Controller) applyStatus(ctx context.Context, vr *v1alpha1.VidraResource
 	if err != nil {
 		return err
 	}
-	if _, err := c.client.InfrahubV1alpha1().VidraResources().Patch(ctx, vr.Name, types.ApplyPatchType, body, statusapply.Options(), "status"); err != nil {
+	updated, err := c.client.InfrahubV1alpha1().VidraResources().Patch(ctx, vr.Name, types.ApplyPatchType, body, statusapply.Options(), "status")
+	if err != nil {
 		return fmt.Errorf("update status of %s: %w", vr.Name, err)
 	}
+	c.written.record(updated)
 	return nil
 }
 

@@ -3,6 +3,10 @@
 // repair latency and memory. Numbers are reported, never asserted on time:
 //
 //	go test -run '^$' -bench . -benchtime 1x -timeout 60m ./test/bench/
+//
+// VIDRA_BENCH_ARTIFACTS=5000 runs Convergence and Teardown at 5000
+// artifacts (20,000 objects); VIDRA_BENCH_PHASES=1 logs the API requests
+// by verb and resource.
 package bench
 
 import (
@@ -136,8 +140,28 @@ func newClients(b *testing.B) clients {
 	}
 }
 
+// benchSizes returns the artifact counts to run: VIDRA_BENCH_ARTIFACTS
+// (e.g. "5000" or "1000,5000") when set, else defaults.
+func benchSizes(b *testing.B, defaults ...int) []int {
+	env := os.Getenv("VIDRA_BENCH_ARTIFACTS")
+	if env == "" {
+		return defaults
+	}
+	var out []int
+	for _, f := range strings.Split(env, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			b.Fatalf("VIDRA_BENCH_ARTIFACTS=%q: want positive counts separated by commas", env)
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// BenchmarkConvergence: sub-benchmark names stay artifacts=N, so
+// -bench 'Convergence/artifacts=5000' selects VIDRA_BENCH_ARTIFACTS=5000.
 func BenchmarkConvergence(b *testing.B) {
-	for _, n := range []int{100, 500, 1000} {
+	for _, n := range benchSizes(b, 100, 500, 1000) {
 		b.Run(fmt.Sprintf("artifacts=%d", n), func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				runConvergence(b, n, i)
