@@ -42,9 +42,13 @@ func (c *Controller) takeOver(ctx context.Context, sync *v1alpha1.InfrahubSync) 
 			continue
 		}
 		from, _ := shard.Of(vr)
-		if _, err := c.relabel(ctx, vr, sync); err != nil {
+		written, err := c.relabel(ctx, vr, sync)
+		if err != nil {
 			return relabelled, err
 		}
+		// The next pass must not take the cache's lag for a missing
+		// VidraResource and download it again.
+		c.written.record(written, c.clock.Now())
 		relabelled++
 		klog.FromContext(ctx).Info("Took over VidraResource from another shard", "vidraresource", vr.Name, "fromShard", from)
 	}
