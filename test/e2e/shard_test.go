@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"gotest.tools/v3/assert"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -32,10 +33,26 @@ func TestShardsSplitAndHandOver(t *testing.T) {
 
 	selOne := shard.Label + " in (shard1)"
 	selMain := shard.Label + " notin (shard1)"
-	opOne := startOperator(t, "e2e-shard1", "-watch-label-selector="+selOne)
-	opMain := startOperator(t, "e2e-shardmain", "-watch-label-selector="+selMain)
+	// Each instance elects its leader on a Lease of its own, named after
+	// its selector (-leader-election-id not given).
+	leases := map[string]string{"e2e-shard1": leaseOf(t, selOne), "e2e-shardmain": leaseOf(t, selMain)}
+	assert.Assert(t, leases["e2e-shard1"] != leases["e2e-shardmain"])
+	grantLeases(t, c, leases["e2e-shard1"], leases["e2e-shardmain"])
+	elect := []string{"-leader-elect", "-leader-election-lease-duration=4s", "-leader-election-renew-deadline=3s", "-leader-election-retry-period=500ms"}
+	opOne := startOperator(t, "e2e-shard1", append(elect, "-watch-label-selector="+selOne)...)
+	opMain := startOperator(t, "e2e-shardmain", append(elect, "-watch-label-selector="+selMain)...)
+	for name, lease := range leases {
+		eventually(t, time.Minute, name+" leads its shard", func() (bool, error) {
+			l, err := c.kube.CoordinationV1().Leases(operatorNamespace).Get(t.Context(), lease, metav1.GetOptions{})
+			return err == nil && l.Spec.HolderIdentity != nil && strings.HasPrefix(*l.Spec.HolderIdentity, name+"_"), nil
+		})
+	}
 	opOne.waitReady(time.Minute)
 	opMain.waitReady(time.Minute)
+	for _, p := range []*operatorProcess{opOne, opMain} {
+		v, _ := p.scrape().Value("vidra_leader", nil)
+		assert.Equal(t, v, 1.0, "%s does not lead", p.name)
+	}
 
 	newShardedSync(t, c, fake, "sync-one", "Shard1_Manifest", "shard1")
 	newShardedSync(t, c, fake, "sync-main", "Main_Manifest", "")
@@ -177,6 +194,42 @@ func TestShardsSplitAndHandOver(t *testing.T) {
 		assert.Assert(t, own > 2, "%s: %d lines of its own", p.name, own)
 	}
 	deleteSyncs(t, c)
+}
+
+// leaseOf is the Lease an instance with this selector uses by default.
+func leaseOf(t *testing.T, selector string) string {
+	t.Helper()
+	sel, err := shard.Parse(selector)
+	assert.NilError(t, err)
+	return sel.LeaseName(leaseName)
+}
+
+// grantLeases lets the operator's ServiceAccount renew the named Leases,
+// as the chart's Role does for its shards (the manifests grant only the
+// unsharded one).
+func grantLeases(t *testing.T, c clients, names ...string) {
+	t.Helper()
+	const role = "vidra-operator-shard-leases"
+	_, err := c.kube.RbacV1().Roles(operatorNamespace).Create(t.Context(), &rbacv1.Role{
+		ObjectMeta: metav1.ObjectMeta{Name: role},
+		Rules: []rbacv1.PolicyRule{{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"},
+			ResourceNames: names, Verbs: []string{"get", "update", "patch"}}},
+	}, metav1.CreateOptions{})
+	assert.NilError(t, err)
+	_, err = c.kube.RbacV1().RoleBindings(operatorNamespace).Create(t.Context(), &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: role},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: role},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: serviceAccount, Namespace: operatorNamespace}},
+	}, metav1.CreateOptions{})
+	assert.NilError(t, err)
+	t.Cleanup(func() {
+		ctx := context.Background()
+		_ = c.kube.RbacV1().RoleBindings(operatorNamespace).Delete(ctx, role, metav1.DeleteOptions{})
+		_ = c.kube.RbacV1().Roles(operatorNamespace).Delete(ctx, role, metav1.DeleteOptions{})
+		for _, n := range names {
+			_ = c.kube.CoordinationV1().Leases(operatorNamespace).Delete(ctx, n, metav1.DeleteOptions{})
+		}
+	})
 }
 
 // newShardedSync creates an InfrahubSync polling every 2 s, in shardName
