@@ -29,6 +29,14 @@ func (c *Controller) takeOver(ctx context.Context, sync *v1alpha1.InfrahubSync) 
 	if done {
 		return 0, nil
 	}
+	if !c.missingFromCache(sync) {
+		// Every VidraResource its status names is in this shard already
+		// (e.g. this instance restarted): no need to look further.
+		c.mu.Lock()
+		c.adopted[sync.Name] = sync.UID
+		c.mu.Unlock()
+		return 0, nil
+	}
 	list, err := c.client.InfrahubV1alpha1().VidraResources().List(ctx, metav1.ListOptions{
 		LabelSelector: LabelSyncKey + "=" + SyncLabelValue(sync.Name),
 	})
@@ -79,4 +87,19 @@ func (c *Controller) relabel(ctx context.Context, vr *v1alpha1.VidraResource, sy
 		return nil, fmt.Errorf("move VidraResource %s to the shard of InfrahubSync %s: %w", vr.Name, sync.Name, err)
 	}
 	return written, nil
+}
+
+// missingFromCache reports whether the sync's status names a VidraResource
+// this instance's cache does not hold: the sign of a sync that was moved
+// here with its VidraResources still labelled for the previous shard.
+func (c *Controller) missingFromCache(sync *v1alpha1.InfrahubSync) bool {
+	for _, row := range sync.Status.Artifacts {
+		if row.VidraResource == "" {
+			continue
+		}
+		if _, err := c.vrs.Get(row.VidraResource); err != nil {
+			return true
+		}
+	}
+	return false
 }

@@ -87,6 +87,8 @@ func TestSyncMovedHereTakesOverItsVidraResources(t *testing.T) {
 	stranger.OwnerReferences = []metav1.OwnerReference{{Kind: "InfrahubSync", Name: "web", UID: "old-uid", Controller: &isController}}
 	assert.NilError(t, f.client.Tracker().Add(left))
 	assert.NilError(t, f.client.Tracker().Add(stranger))
+	// The status written by the previous instance names it.
+	f.obj.Status.Artifacts = []v1alpha1.ArtifactStatus{{ID: "a1", VidraResource: left.Name}}
 
 	requeue, err := f.c.sync(context.Background(), f.obj.DeepCopy())
 	assert.NilError(t, err)
@@ -162,4 +164,24 @@ func TestSyncLeavingTheShardOnlyForgets(t *testing.T) {
 	assert.Equal(t, source.lists, 0)
 	_, still := f.c.adopted["web"]
 	assert.Assert(t, !still, "coming back must look for its VidraResources again")
+}
+
+// A sharded instance that restarts finds every VidraResource its syncs'
+// status names in its cache: it does not list them again.
+func TestRestartedShardDoesNotLookForItsVidraResources(t *testing.T) {
+	source := &countingSource{artifacts: []infrahub.Artifact{shardArtifact}}
+	f := newDecisionFixture(t, source, inShard("shard1"))
+	sharded(t, f, shard.Label+" in (shard1)")
+	vr := &v1alpha1.VidraResource{ObjectMeta: metav1.ObjectMeta{Name: ResourceName("web", "a1"), UID: "vr-uid", Generation: 1,
+		Labels: map[string]string{v1alpha1.LabelSync: "web", v1alpha1.LabelArtifact: "a1", shard.Label: "shard1"}},
+		Spec: desiredSpec(f.obj, shardArtifact, "main")}
+	vr.Spec.Manifest = string(fixedContent)
+	f.seed(vr)
+	f.status.Artifacts = []v1alpha1.ArtifactStatus{{ID: "a1", VidraResource: vr.Name}}
+	f.pass()
+	for _, a := range f.client.Actions() {
+		assert.Assert(t, !(a.GetResource().Resource == "vidraresources" && a.GetVerb() == "list"), "listed VidraResources")
+	}
+	assert.DeepEqual(t, vrWrites(f), []string(nil))
+	assert.Equal(t, source.lists, 1)
 }
