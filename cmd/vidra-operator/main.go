@@ -71,6 +71,10 @@ func run(args []string) int {
 	setupLogging(o.logFormat)
 	defer klog.Flush()
 	logger := klog.Background()
+	if o.shard.Sharded() {
+		// Every line says which shard's instance wrote it.
+		logger = logger.WithValues("shard", o.shard.String())
+	}
 
 	ctx, cancel := context.WithCancel(klog.NewContext(context.Background(), logger))
 	defer cancel()
@@ -169,10 +173,11 @@ func start(ctx context.Context, logger klog.Logger, o *options, h *health, shutd
 		"syncWorkers", o.syncWorkers, "resourceWorkers", o.resourceWorkers,
 		"syncInterval", o.syncInterval.String(), "resourceInterval", o.resourceInterval.String(),
 		"reconcileOnEvents", o.reconcileOnEvents, "queryName", o.queryName,
-		"leaderElect", o.leaderElect, "extraCAs", len(caBundle) > 0)
+		"leaderElect", o.leaderElect, "lease", o.leaseName, "extraCAs", len(caBundle) > 0)
 
 	metrics.RegisterProcessCollector(reg)
 	m := metrics.New(reg, version)
+	metrics.RegisterShard(reg, o.shard.String())
 
 	defaultSA, err := o.serviceAccount()
 	if err != nil {
@@ -196,6 +201,7 @@ func start(ctx context.Context, logger klog.Logger, o *options, h *health, shutd
 		ClusterIdleGrace:      o.clusterIdleGrace,
 		Metrics:               m,
 		RequestObserver:       m,
+		Shard:                 o.shard,
 	})
 	if err != nil {
 		return err

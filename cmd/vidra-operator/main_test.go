@@ -311,3 +311,29 @@ func TestLegacyConfigMapByLabel(t *testing.T) {
 		})
 	}
 }
+
+// TestWatchLabelSelector: a bad selector stops the start; a shard gets its
+// own Lease unless one is named.
+func TestWatchLabelSelector(t *testing.T) {
+	_, err := parseOptions(t, "-watch-label-selector=sharding.infrahub.operators.com/key in (")
+	assert.ErrorContains(t, err, "-watch-label-selector")
+
+	o, err := parseOptions(t)
+	assert.NilError(t, err)
+	assert.Assert(t, !o.shard.Sharded())
+	assert.Equal(t, o.leaseName, "vidra-operator")
+
+	one, err := parseOptions(t, "-leader-elect", "-watch-label-selector=sharding.infrahub.operators.com/key in (shard1)")
+	assert.NilError(t, err)
+	assert.Assert(t, one.shard.Sharded())
+	assert.Assert(t, one.shard.Matches(map[string]string{"sharding.infrahub.operators.com/key": "shard1"}))
+	main, err := parseOptions(t, "-leader-elect", "-watch-label-selector=!sharding.infrahub.operators.com/key")
+	assert.NilError(t, err)
+	assert.Assert(t, strings.HasPrefix(one.leaseName, "vidra-operator-"), one.leaseName)
+	assert.Assert(t, strings.HasPrefix(main.leaseName, "vidra-operator-"), main.leaseName)
+	assert.Assert(t, one.leaseName != main.leaseName)
+
+	named, err := parseOptions(t, "-leader-elect", "-watch-label-selector=sharding.infrahub.operators.com/key in (shard1)", "-leader-election-id=vidra-shard1")
+	assert.NilError(t, err)
+	assert.Equal(t, named.leaseName, "vidra-shard1")
+}

@@ -13,6 +13,7 @@ import (
 
 	v1alpha1 "github.com/vidra-operator/vidra/apis/infrahub/v1alpha1"
 	"github.com/vidra-operator/vidra/controllers/operator"
+	"github.com/vidra-operator/vidra/controllers/shard"
 	"github.com/vidra-operator/vidra/controllers/vidraresource"
 )
 
@@ -45,6 +46,10 @@ type options struct {
 	deniedKinds           string
 	allowedNamespaces     string
 
+	// watchSelector is -watch-label-selector; shard is it parsed.
+	watchSelector string
+	shard         *shard.Selector
+
 	leaderElect    bool
 	leaseName      string
 	leaseNamespace string
@@ -67,6 +72,8 @@ const (
 	flagResourceInterval  = "resource-interval"
 	flagQueryName         = "query-name"
 	flagReconcileOnEvents = "reconcile-on-events"
+	flagWatchSelector     = "watch-label-selector"
+	flagLeaseName         = "leader-election-id"
 )
 
 // Defaults. QPS and burst are sized for the benchmark goal (1000 artifacts of
@@ -114,8 +121,9 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.webhookAddr, "webhook-bind-address", "0", "address of the Infrahub webhook receiver; \"0\" turns it off")
 	fs.StringVar(&o.webhookSecret, "webhook-secret", "vidra-webhook/secret", "Secret (name/key) in the operator's namespace holding the key Infrahub signs webhook deliveries with; read per delivery, so rotation needs no restart")
 
+	fs.StringVar(&o.watchSelector, flagWatchSelector, "", "label selector on InfrahubSyncs: this instance handles only the syncs it matches and their VidraResources (sharding; e.g. \""+shard.Label+" in (shard1)\" for a shard, \"!"+shard.Label+"\" for the main instance); empty: all. The Lease name gets a hash of the selector unless -leader-election-id is given")
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "elect a leader through a coordination.k8s.io Lease, so several replicas can run with one active")
-	fs.StringVar(&o.leaseName, "leader-election-id", defaultLeaseName, "name of the Lease")
+	fs.StringVar(&o.leaseName, flagLeaseName, defaultLeaseName, "name of the Lease (with -watch-label-selector and no -leader-election-id: vidra-operator-<hash of the selector>, one lease per shard)")
 	fs.StringVar(&o.leaseNamespace, "leader-election-namespace", "", "namespace of the Lease (default: the operator's namespace)")
 	fs.DurationVar(&o.leaseDuration, "leader-election-lease-duration", 15*time.Second, "how long a standby waits before taking over a lease that is not renewed")
 	fs.DurationVar(&o.renewDeadline, "leader-election-renew-deadline", 10*time.Second, "how long the leader keeps trying to renew before giving up leadership")
@@ -171,6 +179,14 @@ func (o *options) validate() error {
 	}
 	if err := checkQueryName(o.queryName); o.queryName != "" && err != nil {
 		errs = append(errs, fmt.Errorf("-%s: %w", flagQueryName, err))
+	}
+	sel, err := shard.Parse(o.watchSelector)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("-%s: %w", flagWatchSelector, err))
+	}
+	o.shard = sel
+	if o.shard.Sharded() && !o.explicit[flagLeaseName] {
+		o.leaseName = o.shard.LeaseName(defaultLeaseName)
 	}
 	if o.leaderElect {
 		positive("leader-election-lease-duration", o.leaseDuration)

@@ -25,6 +25,7 @@ import (
 	v1alpha1 "github.com/vidra-operator/vidra/apis/infrahub/v1alpha1"
 	"github.com/vidra-operator/vidra/controllers/internal/workloop"
 	"github.com/vidra-operator/vidra/controllers/metrics"
+	"github.com/vidra-operator/vidra/controllers/shard"
 	"github.com/vidra-operator/vidra/generated/clientset/versioned"
 	informers "github.com/vidra-operator/vidra/generated/informers/externalversions/infrahub/v1alpha1"
 	listers "github.com/vidra-operator/vidra/generated/listers/infrahub/v1alpha1"
@@ -69,6 +70,8 @@ type Options struct {
 	RetryBase, RetryMax time.Duration
 	// Observer receives Infrahub request metrics.
 	RequestObserver infrahub.RequestObserver
+	// Shard is the label selector of this instance's syncs; nil: all.
+	Shard *shard.Selector
 }
 
 func (o *Options) defaults() {
@@ -108,6 +111,9 @@ type Controller struct {
 	triggers map[string]uint64
 	// branches is the Infrahub branch each sync read last, by name.
 	branches map[string]string
+	// adopted records, by name, the syncs whose VidraResources this
+	// sharded instance has looked for outside its caches (see takeOver).
+	adopted map[string]types.UID
 
 	written *writtenResources
 }
@@ -157,6 +163,7 @@ func NewController(
 		polls:    map[string]*pollState{},
 		triggers: map[string]uint64{},
 		branches: map[string]string{},
+		adopted:  map[string]types.UID{},
 		written:  newWrittenResources(),
 	}
 	if _, err := syncInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -384,6 +391,7 @@ func (c *Controller) syncHandler(ctx context.Context, key string) (requeueAfter 
 		delete(c.polls, key)
 		delete(c.triggers, key)
 		delete(c.branches, key)
+		delete(c.adopted, key)
 		c.mu.Unlock()
 		return 0, nil
 	}

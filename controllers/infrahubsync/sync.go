@@ -26,6 +26,7 @@ import (
 	"github.com/vidra-operator/vidra/controllers/internal/conditions"
 	"github.com/vidra-operator/vidra/controllers/internal/statusapply"
 	"github.com/vidra-operator/vidra/controllers/internal/workloop"
+	"github.com/vidra-operator/vidra/controllers/shard"
 	"github.com/vidra-operator/vidra/infrahub"
 )
 
@@ -78,6 +79,12 @@ func (c *Controller) sync(ctx context.Context, sync *v1alpha1.InfrahubSync) (tim
 		c.written.forget(sync.UID)
 		c.forgetBranch(sync.Name)
 		return 0, nil
+	}
+	// A sync moved to this shard brings its VidraResources along first.
+	if moved, err := c.takeOver(ctx, sync); err != nil {
+		return 0, err
+	} else if moved > 0 {
+		return resourceSettle, nil
 	}
 
 	if sync.Spec.Suspend {
@@ -342,6 +349,10 @@ func (c *Controller) ensureResource(ctx context.Context, sync *v1alpha1.Infrahub
 		// Same content: keep the manifest, update only settings that changed.
 		want.Manifest = existing.Spec.Manifest
 		if apiequality.Semantic.DeepEqual(existing.Spec, want) && labelsMatch(existing, sync, a) {
+			if !shard.Same(existing, sync) {
+				// The sync moved between shards this instance handles.
+				return c.relabel(ctx, existing, sync)
+			}
 			return nil, nil
 		}
 	} else {
@@ -434,6 +445,10 @@ func desiredSpec(sync *v1alpha1.InfrahubSync, a infrahub.Artifact, branch string
 
 func resourceLabels(sync *v1alpha1.InfrahubSync, a infrahub.Artifact) map[string]string {
 	l := map[string]string{LabelSyncKey: SyncLabelValue(sync.Name)}
+	if v, ok := shard.Of(sync); ok {
+		// Its VidraResources go to the instance of its shard.
+		l[shard.Label] = v
+	}
 	if len(validation.IsValidLabelValue(a.ID)) == 0 {
 		l[v1alpha1.LabelArtifact] = a.ID
 	}

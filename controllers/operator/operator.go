@@ -26,6 +26,7 @@ import (
 	"github.com/vidra-operator/vidra/controllers/cluster"
 	"github.com/vidra-operator/vidra/controllers/infrahubsync"
 	"github.com/vidra-operator/vidra/controllers/metrics"
+	"github.com/vidra-operator/vidra/controllers/shard"
 	"github.com/vidra-operator/vidra/controllers/vidraresource"
 	"github.com/vidra-operator/vidra/controllers/watch"
 	"github.com/vidra-operator/vidra/generated/clientset/versioned"
@@ -76,6 +77,10 @@ type Config struct {
 	// Policy limits the kinds and namespaces any VidraResource may write.
 	Policy vidraresource.Policy
 
+	// Shard restricts the operator to the syncs (and their VidraResources)
+	// its label selector matches; nil handles all of them.
+	Shard *shard.Selector
+
 	Metrics         metrics.Observer
 	RequestObserver infrahub.RequestObserver
 	// Sources replaces the Infrahub client pool (tests).
@@ -121,7 +126,10 @@ func New(cfg Config) (*Operator, error) {
 	o := &Operator{kube: kube}
 	// managedFields are never read from the caches; at a thousand
 	// VidraResources they are megabytes.
-	o.vidraInformer = externalversions.NewSharedInformerFactoryWithOptions(vidra, 0, externalversions.WithTransform(dropManagedFields))
+	// A shard sees only its syncs and their VidraResources: what leaves the
+	// selector leaves the caches, as a Delete event that only forgets.
+	o.vidraInformer = externalversions.NewSharedInformerFactoryWithOptions(vidra, 0, externalversions.WithTransform(dropManagedFields),
+		externalversions.WithTweakListOptions(cfg.Shard.TweakListOptions))
 	// Secrets only from the operator's namespace: no cluster-wide Secret cache.
 	o.secretFactory = kubeinformers.NewSharedInformerFactoryWithOptions(kube, 0, kubeinformers.WithNamespace(cfg.Namespace),
 		kubeinformers.WithTransform(dropManagedFields))
@@ -219,6 +227,7 @@ func New(cfg Config) (*Operator, error) {
 			CABundle:        cfg.CABundle,
 			Timeout:         cfg.InfrahubTimeout,
 			RequestObserver: cfg.RequestObserver,
+			Shard:           cfg.Shard,
 		})
 	if err != nil {
 		return nil, err

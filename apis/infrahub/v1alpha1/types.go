@@ -66,6 +66,10 @@ const (
 	// LabelSync and LabelArtifact record where a VidraResource came from.
 	LabelSync     = "infrahub.operators.com/sync"
 	LabelArtifact = "infrahub.operators.com/artifact-id"
+	// LabelShard assigns an InfrahubSync to an operator instance (the
+	// instance whose -watch-label-selector matches it); the sync copies it
+	// onto its VidraResources so they go to the same instance.
+	LabelShard = "sharding.infrahub.operators.com/key"
 
 	// Markers on every object Vidra manages. The keys are the earlier
 	// operator's, so objects it created are recognised as Vidra's.

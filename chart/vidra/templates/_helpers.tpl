@@ -73,6 +73,12 @@ ca.crt
 {{- include "vidra.fullname" . -}}
 {{- end -}}
 
+{{/* Pod label naming the shard an operator Deployment serves ("main" for
+the one without a shard); set only when shards are configured. */}}
+{{- define "vidra.shardLabel" -}}
+sharding.infrahub.operators.com/instance
+{{- end -}}
+
 {{/* Verbs for what Vidra manages. */}}
 {{- define "vidra.manageVerbs" -}}
 [get, list, watch, create, update, patch, delete]
