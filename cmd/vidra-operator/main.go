@@ -192,6 +192,7 @@ func start(ctx context.Context, logger klog.Logger, o *options, h *health, shutd
 		CABundle:              caBundle,
 		InfrahubTimeout:       o.infrahubTimeout,
 		CacheBytes:            int64(o.cacheBytes),
+		MaxManifestBytes:      int64(o.maxManifestBytes),
 		RemoteTimeout:         o.remoteTimeout,
 		ClusterIdleGrace:      o.clusterIdleGrace,
 		Metrics:               m,

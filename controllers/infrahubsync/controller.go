@@ -69,6 +69,12 @@ type Options struct {
 	RetryBase, RetryMax time.Duration
 	// Observer receives Infrahub request metrics.
 	RequestObserver infrahub.RequestObserver
+	// Manifests writes the ConfigMaps holding manifests too large for a
+	// VidraResource; without it such artifacts fail to write.
+	Manifests ManifestChunkStore
+	// MaxManifestBytes is the largest artifact written to a
+	// VidraResource; 0 means manifeststore.DefaultMaxBytes.
+	MaxManifestBytes int64
 }
 
 func (o *Options) defaults() {
