@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"runtime"
@@ -285,6 +286,13 @@ func startServers(ctx context.Context, logger klog.Logger, o *options, h *health
 	}
 	if !disabled(o.metricsAddr) {
 		add("metrics", o.metricsAddr).Handle("/metrics", reg.Handler())
+	}
+	if !disabled(o.pprofAddr) {
+		mux := add("pprof", o.pprofAddr)
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
 	if !disabled(o.webhookAddr) {
 		if NewWebhookHandler == nil {

@@ -39,6 +39,7 @@ type options struct {
 	maxManifestBytes  byteSize
 
 	metricsAddr   string
+	pprofAddr     string
 	healthAddr    string
 	webhookAddr   string
 	webhookSecret string
@@ -114,6 +115,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.Var(&o.maxManifestBytes, "max-manifest-bytes", "largest artifact written to a VidraResource (e.g. 16Mi); a larger one is reported on its InfrahubSync and nothing applied from it before is touched")
 
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "address serving /metrics (Prometheus text format); \"0\" turns it off")
+	fs.StringVar(&o.pprofAddr, "pprof-bind-address", "0", "address serving Go's /debug/pprof/ profiles (heap, CPU) for diagnosing memory and CPU use; \"0\" (the default) turns it off")
 	fs.StringVar(&o.healthAddr, "health-probe-bind-address", ":8081", "address serving /healthz and /readyz; \"0\" turns it off")
 	fs.StringVar(&o.webhookAddr, "webhook-bind-address", "0", "address of the Infrahub webhook receiver; \"0\" turns it off")
 	fs.StringVar(&o.webhookSecret, "webhook-secret", "vidra-webhook/secret", "Secret (name/key) in the operator's namespace holding the key Infrahub signs webhook deliveries with; read per delivery, so rotation needs no restart")

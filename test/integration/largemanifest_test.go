@@ -59,7 +59,7 @@ func (e *env) waitLong(what string, limit time.Duration, cond func() (bool, erro
 func (e *env) waitApplied(name string, generation int64) *v1alpha1.VidraResource {
 	e.t.Helper()
 	var vr *v1alpha1.VidraResource
-	e.waitLong("VidraResource "+name+" Applied", 3*time.Minute, func() (bool, error) {
+	e.waitLong("VidraResource "+name+" Applied", 8*time.Minute, func() (bool, error) {
 		var err error
 		vr, err = e.vidra.InfrahubV1alpha1().VidraResources().Get(e.ctx, name, metav1.GetOptions{})
 		if err != nil {
@@ -92,6 +92,10 @@ func (e *env) orphanAtEnd(sync, ns string) {
 // it still repairs drift from them while Infrahub is down.
 func TestLargeArtifactConverges(t *testing.T) {
 	e := newEnv(t)
+	// Ten thousand objects take longer than newEnv's bound on a shared machine.
+	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
+	defer cancel()
+	e.ctx = ctx
 	const ns, n = "big-artifact", 10000
 	content := bigArtifact(ns, n, 1)
 	assert.Assert(t, len(content) > 10_000_000, "%d bytes", len(content))
