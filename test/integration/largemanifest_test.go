@@ -79,7 +79,12 @@ func (e *env) waitApplied(name string, generation int64) *v1alpha1.VidraResource
 func (e *env) orphanAtEnd(sync, ns string) {
 	e.t.Cleanup(func() {
 		ctx := context.Background()
-		for _, vr := range e.resourcesOf(sync) {
+		list, err := e.vidra.InfrahubV1alpha1().VidraResources().List(ctx, metav1.ListOptions{LabelSelector: v1alpha1.LabelSync + "=" + sync})
+		if err != nil {
+			e.t.Errorf("list VidraResources of %s: %v", sync, err)
+			return
+		}
+		for _, vr := range list.Items {
 			patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, v1alpha1.AnnotationDeletionPolicy, v1alpha1.DeletionPolicyOrphan)
 			_, _ = e.vidra.InfrahubV1alpha1().VidraResources().Patch(ctx, vr.Name, types.MergePatchType, []byte(patch), metav1.PatchOptions{})
 		}
@@ -94,7 +99,7 @@ func TestLargeArtifactConverges(t *testing.T) {
 	e := newEnv(t)
 	// Ten thousand objects take longer than newEnv's bound on a shared machine.
 	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
-	defer cancel()
+	t.Cleanup(cancel)
 	e.ctx = ctx
 	const ns, n = "big-artifact", 10000
 	content := bigArtifact(ns, n, 1)
