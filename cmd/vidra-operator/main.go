@@ -71,6 +71,7 @@ func run(args []string) int {
 	}
 	setupLogging(o.logFormat)
 	defer klog.Flush()
+	tuneGC()
 	logger := klog.Background()
 
 	ctx, cancel := context.WithCancel(klog.NewContext(context.Background(), logger))
