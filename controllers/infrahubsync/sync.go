@@ -429,8 +429,7 @@ func specMap(spec v1alpha1.VidraResourceSpec) (map[string]any, error) {
 // manifestMatches reports whether a VidraResource still holds the content
 // of checksum: a manifest edited by hand no longer does, and is rewritten.
 func manifestMatches(vr *v1alpha1.VidraResource, checksum string) bool {
-	switch {
-	case vr.Spec.ManifestChunks != nil || len(vr.Spec.ManifestGzip) > 0:
+	if vr.Spec.ManifestChunks != nil || len(vr.Spec.ManifestGzip) > 0 {
 		return storedManifestMatches(vr, checksum)
 	}
 	return vr.Spec.Manifest != "" && strings.EqualFold(infrahub.Checksum([]byte(vr.Spec.Manifest)), checksum)

@@ -20,6 +20,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -324,20 +325,29 @@ func (s ClientStore) Get(ctx context.Context, namespace, name string) (*corev1.C
 }
 
 // Write applies the chunk ConfigMaps (server-side apply, so a chunk edited
-// by hand is repaired).
+// by hand is repaired), a few at once: each is most of a megabyte.
 func (s ClientStore) Write(ctx context.Context, chunks []*corev1.ConfigMap) error {
 	force := true
-	for _, cm := range chunks {
-		body, err := json.Marshal(cm)
-		if err != nil {
-			return fmt.Errorf("encode ConfigMap %s/%s: %w", cm.Namespace, cm.Name, err)
-		}
-		if _, err := s.Client.CoreV1().ConfigMaps(cm.Namespace).Patch(ctx, cm.Name, types.ApplyPatchType, body,
-			metav1.PatchOptions{FieldManager: v1alpha1.FieldManager, Force: &force}); err != nil {
-			return fmt.Errorf("write manifest chunk ConfigMap %s/%s: %w", cm.Namespace, cm.Name, err)
-		}
+	errs := make([]error, len(chunks))
+	sem := make(chan struct{}, 4)
+	var wg sync.WaitGroup
+	for i, cm := range chunks {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			body, err := json.Marshal(cm)
+			if err == nil {
+				_, err = s.Client.CoreV1().ConfigMaps(cm.Namespace).Patch(ctx, cm.Name, types.ApplyPatchType, body,
+					metav1.PatchOptions{FieldManager: v1alpha1.FieldManager, Force: &force})
+			}
+			if err != nil {
+				errs[i] = fmt.Errorf("write manifest chunk ConfigMap %s/%s: %w", cm.Namespace, cm.Name, err)
+			}
+		}()
 	}
-	return nil
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // Prune removes the chunks of VidraResource vrName in namespace except

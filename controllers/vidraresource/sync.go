@@ -131,7 +131,6 @@ func (c *Controller) sync(ctx context.Context, vr *v1alpha1.VidraResource) (time
 	if err == nil {
 		docs, err = manifest.ParseWithOptions(content, manifest.ParseOptions{MaxBytes: int(c.maxManifestBytes())})
 	}
-	content = nil
 	if err != nil {
 		c.event(vr, corev1.EventTypeWarning, ReasonInvalidManifest, "Parse", "Manifest is invalid: %s", err)
 		return 0, c.writeStatus(ctx, vr, conditions.Result{Stalled: true, Reason: ReasonInvalidManifest, Message: "Invalid manifest: " + err.Error()}, nil, requested)

@@ -199,4 +199,27 @@ func TestArtifactAboveLimitKeepsWhatWasApplied(t *testing.T) {
 	assert.Equal(t, still.ResourceVersion, cm.ResourceVersion)
 	_, err = e.kube.CoreV1().ConfigMaps(ns).Get(e.ctx, "cm-03999", metav1.GetOptions{})
 	assert.Assert(t, err != nil, "nothing of the oversized artifact was applied")
+
+	// New content within the limit: applied from new chunks, and the old
+	// chunks are removed once the VidraResource names the new ones.
+	next := bigArtifact(ns, 2500, 3)
+	e.fake.SetArtifact("main", infrahubtest.ArtifactSpec{ID: art.ID, Name: "Big_Manifest", TargetLabel: "big", Content: next})
+	e.trigger("limit")
+	current := e.waitApplied(name, before.Generation+1)
+	assert.Equal(t, current.Spec.ManifestChunks.Size, int64(len(next)))
+	e.waitExists(gvrConfigMap, ns, "cm-02499")
+	e.eventually("old chunks removed", func() (bool, error) {
+		list, err := e.kube.CoreV1().ConfigMaps(e.ns).List(e.ctx, metav1.ListOptions{LabelSelector: manifeststore.LabelOf})
+		if err != nil {
+			return false, err
+		}
+		var names []string
+		for _, cm := range list.Items {
+			names = append(names, cm.Name)
+		}
+		if fmt.Sprint(names) != fmt.Sprint(current.Spec.ManifestChunks.Names) {
+			return false, fmt.Errorf("chunks %v, want %v", names, current.Spec.ManifestChunks.Names)
+		}
+		return true, nil
+	})
 }
