@@ -26,6 +26,7 @@ func commands() []command {
 		{"resume", "Resume a suspended sync", runResume},
 		{"ui", "Serve a live dashboard of syncs, resources and objects on 127.0.0.1", runUI},
 		{"diff", "Preview what Infrahub's artifacts (any branch or time) would change", runDiff},
+		{"manifest", "Print the manifest a VidraResource applies, however it is stored", runManifest},
 		{"credentials", "Write the Secret holding Infrahub credentials", runCredentials},
 		{"cluster", "Write the kubeconfig Secret of a destination cluster", runCluster},
 		{"version", "Print the plugin's version", runVersion},

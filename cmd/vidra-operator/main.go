@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"runtime"
@@ -70,6 +71,7 @@ func run(args []string) int {
 	}
 	setupLogging(o.logFormat)
 	defer klog.Flush()
+	tuneGC()
 	logger := klog.Background()
 	if o.shard.Sharded() {
 		// Every line says which shard's instance wrote it.
@@ -197,6 +199,7 @@ func start(ctx context.Context, logger klog.Logger, o *options, h *health, shutd
 		CABundle:              caBundle,
 		InfrahubTimeout:       o.infrahubTimeout,
 		CacheBytes:            int64(o.cacheBytes),
+		MaxManifestBytes:      int64(o.maxManifestBytes),
 		RemoteTimeout:         o.remoteTimeout,
 		ClusterIdleGrace:      o.clusterIdleGrace,
 		Metrics:               m,
@@ -290,6 +293,13 @@ func startServers(ctx context.Context, logger klog.Logger, o *options, h *health
 	}
 	if !disabled(o.metricsAddr) {
 		add("metrics", o.metricsAddr).Handle("/metrics", reg.Handler())
+	}
+	if !disabled(o.pprofAddr) {
+		mux := add("pprof", o.pprofAddr)
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
 	if !disabled(o.webhookAddr) {
 		if NewWebhookHandler == nil {

@@ -12,6 +12,7 @@ import (
 	"k8s.io/klog/v2"
 
 	v1alpha1 "github.com/vidra-operator/vidra/apis/infrahub/v1alpha1"
+	"github.com/vidra-operator/vidra/controllers/manifeststore"
 	"github.com/vidra-operator/vidra/controllers/operator"
 	"github.com/vidra-operator/vidra/controllers/shard"
 	"github.com/vidra-operator/vidra/controllers/vidraresource"
@@ -36,8 +37,10 @@ type options struct {
 	clusterIdleGrace  time.Duration
 	infrahubCAFile    string
 	cacheBytes        byteSize
+	maxManifestBytes  byteSize
 
 	metricsAddr   string
+	pprofAddr     string
 	healthAddr    string
 	webhookAddr   string
 	webhookSecret string
@@ -97,6 +100,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 		fs.PrintDefaults()
 	}
 	o.cacheBytes = 256 << 20
+	o.maxManifestBytes = manifeststore.DefaultMaxBytes
 
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "path to a kubeconfig; empty: in-cluster config, else $KUBECONFIG or ~/.kube/config")
 	fs.StringVar(&o.namespace, "namespace", "", "the operator's namespace: credentials Secrets, the ConfigMap and the Lease live there (default: $POD_NAMESPACE, else the service account's namespace, else vidra-system)")
@@ -115,8 +119,10 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.DurationVar(&o.clusterIdleGrace, "cluster-idle-grace", 5*time.Minute, "how long the clients and watches of a remote cluster no VidraResource uses any more are kept")
 	fs.StringVar(&o.infrahubCAFile, "infrahub-ca-file", "", "PEM file of CA certificates trusted for every Infrahub, besides the system roots")
 	fs.Var(&o.cacheBytes, "artifact-cache-size", "memory bound of the artifact content cache (e.g. 256Mi)")
+	fs.Var(&o.maxManifestBytes, "max-manifest-bytes", "largest artifact written to a VidraResource (e.g. 16Mi); a larger one is reported on its InfrahubSync and nothing applied from it before is touched")
 
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "address serving /metrics (Prometheus text format); \"0\" turns it off")
+	fs.StringVar(&o.pprofAddr, "pprof-bind-address", "0", "address serving Go's /debug/pprof/ profiles (heap, CPU) for diagnosing memory and CPU use; \"0\" (the default) turns it off")
 	fs.StringVar(&o.healthAddr, "health-probe-bind-address", ":8081", "address serving /healthz and /readyz; \"0\" turns it off")
 	fs.StringVar(&o.webhookAddr, "webhook-bind-address", "0", "address of the Infrahub webhook receiver; \"0\" turns it off")
 	fs.StringVar(&o.webhookSecret, "webhook-secret", "vidra-webhook/secret", "Secret (name/key) in the operator's namespace holding the key Infrahub signs webhook deliveries with; read per delivery, so rotation needs no restart")
@@ -176,6 +182,9 @@ func (o *options) validate() error {
 	positive("shutdown-timeout", o.shutdownTimeout)
 	if o.cacheBytes <= 0 {
 		errs = append(errs, errors.New("-artifact-cache-size must be positive"))
+	}
+	if o.maxManifestBytes <= 0 {
+		errs = append(errs, errors.New("-max-manifest-bytes must be positive"))
 	}
 	if err := checkQueryName(o.queryName); o.queryName != "" && err != nil {
 		errs = append(errs, fmt.Errorf("-%s: %w", flagQueryName, err))

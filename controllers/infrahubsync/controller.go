@@ -72,6 +72,12 @@ type Options struct {
 	RequestObserver infrahub.RequestObserver
 	// Shard is the label selector of this instance's syncs; nil: all.
 	Shard *shard.Selector
+	// Manifests writes the ConfigMaps holding manifests too large for a
+	// VidraResource; without it such artifacts fail to write.
+	Manifests ManifestChunkStore
+	// MaxManifestBytes is the largest artifact written to a
+	// VidraResource; 0 means manifeststore.DefaultMaxBytes.
+	MaxManifestBytes int64
 }
 
 func (o *Options) defaults() {

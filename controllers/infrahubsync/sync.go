@@ -26,6 +26,7 @@ import (
 	"github.com/vidra-operator/vidra/controllers/internal/conditions"
 	"github.com/vidra-operator/vidra/controllers/internal/statusapply"
 	"github.com/vidra-operator/vidra/controllers/internal/workloop"
+	"github.com/vidra-operator/vidra/controllers/manifeststore"
 	"github.com/vidra-operator/vidra/controllers/shard"
 	"github.com/vidra-operator/vidra/infrahub"
 )
@@ -154,6 +155,7 @@ func (c *Controller) sync(ctx context.Context, sync *v1alpha1.InfrahubSync) (tim
 		err   error
 	}
 	results := make([]outcome, len(artifacts))
+	oversized := 0
 	now := c.clock.Now()
 	sem := make(chan struct{}, artifactParallelism)
 	var wg gosync.WaitGroup
@@ -182,6 +184,10 @@ func (c *Controller) sync(ctx context.Context, sync *v1alpha1.InfrahubSync) (tim
 		switch {
 		case !a.HasContent():
 			notReady = append(notReady, fmt.Sprintf("%s is %s", artifactLabel(a), orUnknown(a.Status)))
+		case results[i].err != nil && tooLarge(results[i].err):
+			// Downloading it again changes nothing until Infrahub has new content.
+			problems = append(problems, results[i].err.Error())
+			oversized++
 		case results[i].err != nil:
 			problems = append(problems, results[i].err.Error())
 			retry = true
@@ -217,6 +223,7 @@ func (c *Controller) sync(ctx context.Context, sync *v1alpha1.InfrahubSync) (tim
 				continue
 			}
 			removed[vr.Name] = true
+			c.dropChunks(ctx, vr)
 			c.written.drop(vr.Name, vr.UID)
 			changed++
 			c.event(sync, corev1.EventTypeNormal, "Pruned", "Delete", "Removed VidraResource %s: its artifact is no longer in Infrahub", vr.Name)
@@ -230,6 +237,11 @@ func (c *Controller) sync(ctx context.Context, sync *v1alpha1.InfrahubSync) (tim
 		return table[i].ID < table[j].ID
 	})
 	result := c.summarize(sync, artifacts, owned, problems, notReady, errored, removed, emptyGuard, branch)
+	if oversized > 0 && result.Reason == ReasonWriteFailed {
+		result.Reason = ReasonArtifactTooLarge
+		result.Stalled = !retry
+		c.warnOnce(sync, ReasonArtifactTooLarge, result.Message)
+	}
 	if result.Reason == ReasonNoArtifacts {
 		c.warnOnce(sync, ReasonNoArtifacts, result.Message)
 	}
@@ -347,7 +359,7 @@ func (c *Controller) ensureResource(ctx context.Context, sync *v1alpha1.Infrahub
 		existing.Spec.Source.Checksum == a.Checksum && existing.Spec.Source.StorageID == a.StorageID &&
 		manifestMatches(existing, a.Checksum) {
 		// Same content: keep the manifest, update only settings that changed.
-		want.Manifest = existing.Spec.Manifest
+		manifeststore.SameStorage(&want, &existing.Spec)
 		if apiequality.Semantic.DeepEqual(existing.Spec, want) && labelsMatch(existing, sync, a) {
 			if !shard.Same(existing, sync) {
 				// The sync moved between shards this instance handles.
@@ -367,7 +379,13 @@ func (c *Controller) ensureResource(ctx context.Context, sync *v1alpha1.Infrahub
 		if strings.TrimSpace(string(content)) == "" {
 			return nil, fmt.Errorf("%s is empty; keeping what was applied before", artifactLabel(a))
 		}
-		want.Manifest = string(content)
+		layout, err := manifeststore.Plan(content, c.opts.MaxManifestBytes)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w; keeping what was applied before", artifactLabel(a), err)
+		}
+		if err := c.storeManifest(ctx, sync, name, layout, &want); err != nil {
+			return nil, fmt.Errorf("%s: %w", artifactLabel(a), err)
+		}
 	}
 
 	// Server-side apply: create or update in one call, with no
@@ -399,6 +417,7 @@ func (c *Controller) ensureResource(ctx context.Context, sync *v1alpha1.Infrahub
 	if err != nil {
 		return nil, fmt.Errorf("write VidraResource %s for %s: %v", name, artifactLabel(a), err)
 	}
+	c.pruneChunks(ctx, existing, written)
 	return written, nil
 }
 
@@ -421,6 +440,9 @@ func specMap(spec v1alpha1.VidraResourceSpec) (map[string]any, error) {
 // manifestMatches reports whether a VidraResource still holds the content
 // of checksum: a manifest edited by hand no longer does, and is rewritten.
 func manifestMatches(vr *v1alpha1.VidraResource, checksum string) bool {
+	if vr.Spec.ManifestChunks != nil || len(vr.Spec.ManifestGzip) > 0 {
+		return storedManifestMatches(vr, checksum)
+	}
 	return vr.Spec.Manifest != "" && strings.EqualFold(infrahub.Checksum([]byte(vr.Spec.Manifest)), checksum)
 }
 

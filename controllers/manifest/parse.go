@@ -18,10 +18,11 @@ import (
 )
 
 const (
-	// DefaultMaxBytes caps a manifest. A VidraResource must fit in etcd
-	// (about 1.5 MiB), so anything near this limit is a mistake, and the
-	// limit keeps a runaway template from costing the operator its memory.
-	DefaultMaxBytes = 8 << 20
+	// DefaultMaxBytes caps a manifest: the operator's default
+	// --max-manifest-bytes (manifeststore.DefaultMaxBytes), so kubectl
+	// vidra reads every artifact the operator would apply. The limit keeps a
+	// runaway template from costing the operator its memory.
+	DefaultMaxBytes = 16 << 20
 	// DefaultMaxErrors caps how many problems one Parse reports, so the
 	// error fits in a status condition and a file of garbage is given up
 	// on early.

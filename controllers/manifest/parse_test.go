@@ -493,7 +493,7 @@ func TestParseLimits(t *testing.T) {
 
 		big := make([]byte, DefaultMaxBytes+1)
 		_, err = Parse(big)
-		assert.ErrorContains(t, err, "over the limit of 8388608 bytes")
+		assert.ErrorContains(t, err, "over the limit of 16777216 bytes")
 	})
 	t.Run("error count", func(t *testing.T) {
 		in := strings.Repeat("a: b\n---\n", 30)

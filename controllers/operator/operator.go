@@ -25,6 +25,7 @@ import (
 	v1alpha1 "github.com/vidra-operator/vidra/apis/infrahub/v1alpha1"
 	"github.com/vidra-operator/vidra/controllers/cluster"
 	"github.com/vidra-operator/vidra/controllers/infrahubsync"
+	"github.com/vidra-operator/vidra/controllers/manifeststore"
 	"github.com/vidra-operator/vidra/controllers/metrics"
 	"github.com/vidra-operator/vidra/controllers/shard"
 	"github.com/vidra-operator/vidra/controllers/vidraresource"
@@ -64,6 +65,9 @@ type Config struct {
 	InfrahubTimeout time.Duration
 	// CacheBytes bounds the artifact content cache.
 	CacheBytes int64
+	// MaxManifestBytes is the largest artifact written to a VidraResource
+	// and read from one; 0 means manifeststore.DefaultMaxBytes.
+	MaxManifestBytes int64
 	// RemoteTimeout bounds each request to a remote cluster; drift
 	// watches are not bounded.
 	RemoteTimeout time.Duration
@@ -205,6 +209,8 @@ func New(cfg Config) (*Operator, error) {
 			ReconcileOnEvents:     cfg.ReconcileOnEvents,
 			DefaultServiceAccount: cfg.DefaultServiceAccount,
 			Policy:                cfg.Policy,
+			Manifests:             manifeststore.ClientStore{Client: kube},
+			MaxManifestBytes:      cfg.MaxManifestBytes,
 		})
 	if err != nil {
 		return nil, err
@@ -220,14 +226,16 @@ func New(cfg Config) (*Operator, error) {
 		o.vidraInformer.Infrahub().V1alpha1().InfrahubSyncs(),
 		o.vidraInformer.Infrahub().V1alpha1().VidraResources(),
 		secrets, sources, recorder, cfg.Metrics, infrahubsync.Options{
-			Namespace:       cfg.Namespace,
-			Workers:         cfg.SyncWorkers,
-			Interval:        cfg.SyncInterval,
-			QueryName:       cfg.QueryName,
-			CABundle:        cfg.CABundle,
-			Timeout:         cfg.InfrahubTimeout,
-			RequestObserver: cfg.RequestObserver,
-			Shard:           cfg.Shard,
+			Namespace:        cfg.Namespace,
+			Workers:          cfg.SyncWorkers,
+			Interval:         cfg.SyncInterval,
+			QueryName:        cfg.QueryName,
+			CABundle:         cfg.CABundle,
+			Timeout:          cfg.InfrahubTimeout,
+			RequestObserver:  cfg.RequestObserver,
+			Manifests:        manifeststore.ClientStore{Client: kube},
+			MaxManifestBytes: cfg.MaxManifestBytes,
+			Shard:            cfg.Shard,
 		})
 	if err != nil {
 		return nil, err

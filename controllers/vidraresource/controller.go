@@ -22,6 +22,7 @@ import (
 	"github.com/vidra-operator/vidra/controllers/apply"
 	"github.com/vidra-operator/vidra/controllers/cluster"
 	"github.com/vidra-operator/vidra/controllers/internal/workloop"
+	"github.com/vidra-operator/vidra/controllers/manifeststore"
 	"github.com/vidra-operator/vidra/controllers/metrics"
 	"github.com/vidra-operator/vidra/generated/clientset/versioned"
 	informers "github.com/vidra-operator/vidra/generated/informers/externalversions/infrahub/v1alpha1"
@@ -58,6 +59,11 @@ type Options struct {
 	DefaultServiceAccount *v1alpha1.ServiceAccountReference
 	// Policy limits what any VidraResource may write.
 	Policy Policy
+	// Manifests reads the ConfigMaps of manifests stored in chunks.
+	Manifests manifeststore.Getter
+	// MaxManifestBytes is the largest manifest read; 0 means
+	// manifeststore.DefaultMaxBytes.
+	MaxManifestBytes int64
 }
 
 // Policy is checked before any write; a refused object is reported and the

@@ -2,8 +2,6 @@ package vidraresource
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"sort"
@@ -27,6 +25,7 @@ import (
 	"github.com/vidra-operator/vidra/controllers/internal/statusapply"
 	"github.com/vidra-operator/vidra/controllers/internal/workloop"
 	"github.com/vidra-operator/vidra/controllers/manifest"
+	"github.com/vidra-operator/vidra/controllers/manifeststore"
 )
 
 // Condition reasons.
@@ -44,10 +43,6 @@ const (
 	ReasonDeletionFailed     = "DeletionFailed"
 	ReasonWaitingForCRD      = "WaitingForCRD"
 )
-
-// maxManifestBytes bounds what is parsed: etcd cannot store a larger
-// VidraResource anyway.
-const maxManifestBytes = 2 << 20
 
 var crdGroupKind = schema.GroupKind{Group: "apiextensions.k8s.io", Kind: "CustomResourceDefinition"}
 
@@ -124,7 +119,18 @@ func (c *Controller) sync(ctx context.Context, vr *v1alpha1.VidraResource) (time
 		return 0, c.writeStatus(ctx, vr, conditions.Result{Suspended: true, Reason: ReasonSuspended, Message: "Suspended: objects are neither applied nor pruned"}, nil, requested)
 	}
 
-	docs, err := manifest.ParseWithOptions([]byte(vr.Spec.Manifest), manifest.ParseOptions{MaxBytes: maxManifestBytes})
+	content, err := manifeststore.Read(ctx, &vr.Spec, c.opts.Manifests, c.opts.MaxManifestBytes)
+	var unavailable *manifeststore.UnavailableError
+	if errors.As(err, &unavailable) {
+		// A chunk not written yet or damaged: nothing is applied or pruned
+		// until the manifest reads back as recorded; the sync rewrites it.
+		_ = c.writeStatus(ctx, vr, conditions.Result{Reason: manifeststore.ReasonUnavailable, Message: "Manifest unavailable, nothing applied: " + err.Error()}, nil, requested)
+		return 0, fmt.Errorf("read manifest of %s: %w", vr.Name, err)
+	}
+	var docs []manifest.Document
+	if err == nil {
+		docs, err = manifest.ParseWithOptions(content, manifest.ParseOptions{MaxBytes: int(c.maxManifestBytes())})
+	}
 	if err != nil {
 		c.event(vr, corev1.EventTypeWarning, ReasonInvalidManifest, "Parse", "Manifest is invalid: %s", err)
 		return 0, c.writeStatus(ctx, vr, conditions.Result{Stalled: true, Reason: ReasonInvalidManifest, Message: "Invalid manifest: " + err.Error()}, nil, requested)
@@ -489,8 +495,14 @@ func (c *Controller) applyStatus(ctx context.Context, vr *v1alpha1.VidraResource
 }
 
 func manifestChecksum(vr *v1alpha1.VidraResource) string {
-	sum := sha256.Sum256([]byte(vr.Spec.Manifest))
-	return hex.EncodeToString(sum[:])
+	return manifeststore.Checksum(&vr.Spec)
+}
+
+func (c *Controller) maxManifestBytes() int64 {
+	if c.opts.MaxManifestBytes > 0 {
+		return c.opts.MaxManifestBytes
+	}
+	return manifeststore.DefaultMaxBytes
 }
 
 func hasFinalizer(vr *v1alpha1.VidraResource) bool {

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,19 +18,42 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 
 	v1alpha1 "github.com/vidra-operator/vidra/apis/infrahub/v1alpha1"
+	"github.com/vidra-operator/vidra/infrahub/infrahubtest"
 	"github.com/vidra-operator/vidra/test/controlplane"
 )
 
 // BenchmarkOperatorMemory runs the operator binary, as `make build` makes
 // it, on its own in a process, and reports its resident memory once it
-// manages and watches 1000 artifacts of 4 objects. The convergence
-// benchmark's RSS includes the fake Infrahub and the benchmark itself.
+// manages and watches 1000 artifacts of 4 objects, then after every
+// artifact changed and after drift repairs, with the peak. The
+// convergence benchmark's RSS includes the fake Infrahub and the benchmark
+// itself.
+//
+// VIDRA_BENCH_MEM_ARTIFACTS sets the artifact counts, e.g. "1000,5000"
+// (4 objects each); VIDRA_BENCH_HEAP_PROFILE=path writes the operator's
+// heap profile after convergence to path.<n> (go tool pprof -sample_index=inuse_space).
 func BenchmarkOperatorMemory(b *testing.B) {
-	const n = 1000
-	for i := 0; i < b.N; i++ {
-		runOperatorMemory(b, n, i)
+	counts := []int{1000}
+	if v := os.Getenv("VIDRA_BENCH_MEM_ARTIFACTS"); v != "" {
+		counts = nil
+		for _, f := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n <= 0 {
+				b.Fatalf("VIDRA_BENCH_MEM_ARTIFACTS: %q is not a positive count", f)
+			}
+			counts = append(counts, n)
+		}
+	}
+	for _, n := range counts {
+		b.Run(fmt.Sprintf("artifacts=%d", n), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				runOperatorMemory(b, n, i)
+			}
+		})
 	}
 }
 
@@ -53,6 +79,12 @@ func runOperatorMemory(b *testing.B, n, iter int) {
 		"-resource-workers", strconv.Itoa(parallelism),
 		"-reconcile-on-events",
 	)
+	heapProfile := os.Getenv("VIDRA_BENCH_HEAP_PROFILE")
+	pprofAddr := ""
+	if heapProfile != "" {
+		pprofAddr = freeAddr(b)
+		cmd.Args = append(cmd.Args, "-pprof-bind-address", pprofAddr)
+	}
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if os.Getenv("VIDRA_BENCH_GCTRACE") != "" {
@@ -70,11 +102,14 @@ func runOperatorMemory(b *testing.B, n, iter int) {
 	}()
 
 	syncName := fmt.Sprintf("mem-%d-%d", n, iter)
+	start := time.Now()
 	createSync(ctx, b, c, syncName, fake.URL, artifactName)
-	pollEvery(ctx, b, "sync Ready", 2*time.Second, 15*time.Minute, func() bool {
+	pollEvery(ctx, b, "sync Ready", 2*time.Second, 30*time.Minute, func() bool {
 		s, err := c.vidra.InfrahubV1alpha1().InfrahubSyncs().Get(ctx, syncName, metav1.GetOptions{})
 		return err == nil && meta.IsStatusConditionTrue(s.Status.Conditions, v1alpha1.ConditionReady) && int(s.Status.ArtifactCount) == n
 	})
+	converge := time.Since(start)
+	b.ReportMetric(converge.Seconds(), "s/converge")
 	// Settled: the last status writes and events are out, a resync of
 	// every VidraResource has nothing to do.
 	time.Sleep(5 * time.Second)
@@ -94,7 +129,50 @@ func runOperatorMemory(b *testing.B, n, iter int) {
 	if os.Getenv("VIDRA_BENCH_GCTRACE") != "" {
 		b.Logf("operator GC trace, last lines:\n%s", tail(grepLines(logs.String(), "gc "), 3))
 	}
-	b.Logf("operator binary at %d artifacts (%d watched objects): RSS %.1f MiB, peak %.1f MiB", n, watched, float64(rss)/(1<<20), float64(peak)/(1<<20))
+	b.Logf("operator binary at %d artifacts (%d watched objects): converged in %v, RSS %.1f MiB, peak %.1f MiB", n, watched, converge, float64(rss)/(1<<20), float64(peak)/(1<<20))
+	if heapProfile != "" {
+		writeHeapProfile(ctx, b, pprofAddr, fmt.Sprintf("%s.%d", heapProfile, n))
+	}
+
+	// A change of every artifact, then drift repairs.
+	for i := 0; i < n; i++ {
+		name := fmt.Sprintf("app-%d", i)
+		fake.SetArtifact("main", infrahubtest.ArtifactSpec{Name: artifactName, TargetLabel: name,
+			Content: []byte(strings.Replace(artifact(ns, name), "app:1.0", "app:1.1", 1))})
+	}
+	requested := time.Now().UTC().Format(time.RFC3339Nano)
+	if _, err := c.vidra.InfrahubV1alpha1().InfrahubSyncs().Patch(ctx, syncName, types.MergePatchType,
+		[]byte(`{"metadata":{"annotations":{"`+v1alpha1.AnnotationReconcileRequestedAt+`":"`+requested+`"}}}`), metav1.PatchOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	start = time.Now()
+	pollEvery(ctx, b, "change applied", 2*time.Second, 30*time.Minute, func() bool {
+		s, err := c.vidra.InfrahubV1alpha1().InfrahubSyncs().Get(ctx, syncName, metav1.GetOptions{})
+		if err != nil || s.Status.LastHandledReconcileAt != requested || !meta.IsStatusConditionTrue(s.Status.Conditions, v1alpha1.ConditionReady) {
+			return false
+		}
+		d, err := c.dyn.Resource(gvrDeployment).Namespace(ns).Get(ctx, fmt.Sprintf("app-%d", n-1), metav1.GetOptions{})
+		return err == nil && strings.Contains(fmt.Sprint(d.Object["spec"]), "app:1.1")
+	})
+	change := time.Since(start)
+	for i := 0; i < 20; i++ {
+		name := fmt.Sprintf("app-%d", i*n/20)
+		if _, err := c.dyn.Resource(gvrDeployment).Namespace(ns).Patch(ctx, name, types.MergePatchType,
+			[]byte(`{"spec":{"replicas":3}}`), metav1.PatchOptions{FieldManager: "kubectl-edit"}); err != nil {
+			b.Fatal(err)
+		}
+		pollFast(ctx, b, func() bool {
+			d, err := c.dyn.Resource(gvrDeployment).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+			r, _, _ := unstructured.NestedInt64(d.Object, "spec", "replicas")
+			return err == nil && r == 0
+		})
+	}
+	time.Sleep(5 * time.Second)
+	rssAfter, peakAfter := processMemory(b, cmd.Process.Pid)
+	b.ReportMetric(change.Seconds(), "s/change")
+	b.ReportMetric(float64(rssAfter)/(1<<20), "MiB-rss-after-change")
+	b.ReportMetric(float64(peakAfter)/(1<<20), "MiB-rss-peak-after-change")
+	b.Logf("after a change of every artifact (%v) and 20 drift repairs: RSS %.1f MiB, peak %.1f MiB", change, float64(rssAfter)/(1<<20), float64(peakAfter)/(1<<20))
 
 	deleteSyncOrphaning(ctx, b, c, syncName)
 	deleteNamespaces(ctx, b, c, ns, opNS)
@@ -154,4 +232,37 @@ func grepLines(s, prefix string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// freeAddr is a loopback address nobody listens on.
+func freeAddr(b *testing.B) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// writeHeapProfile saves the operator's heap profile (after a GC).
+func writeHeapProfile(ctx context.Context, b *testing.B, addr, path string) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/debug/pprof/heap?gc=1", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.Logf("heap profile: %v", err)
+		return
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		b.Logf("heap profile: status %d, %v", resp.StatusCode, err)
+		return
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("operator heap profile: %s (go tool pprof -sample_index=inuse_space %s)", path, path)
 }

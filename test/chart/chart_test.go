@@ -271,6 +271,7 @@ func TestDefaultValuesRender(t *testing.T) {
 	assert.Equal(t, c.Image, "ghcr.io/vidra-operator/vidra:v0.1.0")
 	for _, want := range []string{"-leader-elect", "-leader-election-id=vidra", "-namespace=vidra-chart", "-config-map=vidra-config",
 		"-metrics-bind-address=:8080", "-health-probe-bind-address=:8081", "-log-format=json", "-kube-api-qps=200", "-kube-api-burst=400",
+		"-max-manifest-bytes=16Mi",
 		// The benchmarks measure the operator's defaults; the chart installs them.
 		fmt.Sprintf("-sync-workers=%d", operator.DefaultSyncWorkers), fmt.Sprintf("-resource-workers=%d", operator.DefaultResourceWorkers)} {
 		assert.Assert(t, slices.Contains(c.Args, want), "args %v lack %s", c.Args, want)
@@ -282,6 +283,12 @@ func TestDefaultValuesRender(t *testing.T) {
 			assert.Assert(t, !strings.HasPrefix(arg, prefix), "unexpected %s", arg)
 		}
 	}
+	var memLimit bool
+	for _, env := range c.Env {
+		memLimit = memLimit || (env.Name == "GOMEMLIMIT" && env.ValueFrom != nil && env.ValueFrom.ResourceFieldRef != nil &&
+			env.ValueFrom.ResourceFieldRef.Resource == "limits.memory")
+	}
+	assert.Assert(t, memLimit, "GOMEMLIMIT follows the memory limit: %v", c.Env)
 	assert.Assert(t, find(objs, "ClusterRoleBinding", "vidra-manage") != nil)
 	for _, kind := range []string{"ServiceMonitor", "NetworkPolicy", "PodDisruptionBudget", "Ingress", "ConfigMap"} {
 		assert.Assert(t, find(objs, kind, "") == nil, "%s rendered by default", kind)

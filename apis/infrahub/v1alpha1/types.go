@@ -478,6 +478,19 @@ type VidraResourceSpec struct {
 	// +optional
 	Manifest string `json:"manifest,omitempty"`
 
+	// manifestGzip holds the manifest gzip-compressed instead of manifest,
+	// for manifests too large to keep readable in the VidraResource. At
+	// most one of manifest, manifestGzip and manifestChunks is set.
+	// +optional
+	ManifestGzip []byte `json:"manifestGzip,omitempty"`
+
+	// manifestChunks holds a manifest whose compressed form is still too
+	// large for one object: its gzip-compressed bytes are split over
+	// ConfigMaps in the operator's namespace, read in order and checked
+	// against sha256 and size before anything is applied.
+	// +optional
+	ManifestChunks *ManifestChunks `json:"manifestChunks,omitempty"`
+
 	// source records where the manifest came from when an InfrahubSync wrote it.
 	// +optional
 	Source *ArtifactSource `json:"source,omitempty"`
@@ -512,6 +525,24 @@ type VidraResourceSpec struct {
 	// InfrahubSync sets it from its own spec.wait.
 	// +optional
 	Wait *Wait `json:"wait,omitempty"`
+}
+
+// ManifestChunks points at the ConfigMaps holding a large manifest.
+type ManifestChunks struct {
+	// namespace of the ConfigMaps: the operator's.
+	// +required
+	Namespace string `json:"namespace"`
+	// names of the ConfigMaps, in order. Each holds one part of the
+	// gzip-compressed manifest under binaryData key "part".
+	// +required
+	// +listType=atomic
+	Names []string `json:"names"`
+	// sha256 is the hex SHA-256 of the uncompressed manifest.
+	// +required
+	SHA256 string `json:"sha256"`
+	// size is the length of the uncompressed manifest in bytes.
+	// +required
+	Size int64 `json:"size"`
 }
 
 // ArtifactSource records the Infrahub artifact a VidraResource was made from.

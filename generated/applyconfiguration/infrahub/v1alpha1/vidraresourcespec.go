@@ -32,6 +32,15 @@ type VidraResourceSpecApplyConfiguration struct {
 	// manifest holds the objects to apply: multi-document YAML, a JSON
 	// object, a stream of JSON objects, a JSON array or a kind: List.
 	Manifest *string `json:"manifest,omitempty"`
+	// manifestGzip holds the manifest gzip-compressed instead of manifest,
+	// for manifests too large to keep readable in the VidraResource. At
+	// most one of manifest, manifestGzip and manifestChunks is set.
+	ManifestGzip []byte `json:"manifestGzip,omitempty"`
+	// manifestChunks holds a manifest whose compressed form is still too
+	// large for one object: its gzip-compressed bytes are split over
+	// ConfigMaps in the operator's namespace, read in order and checked
+	// against sha256 and size before anything is applied.
+	ManifestChunks *ManifestChunksApplyConfiguration `json:"manifestChunks,omitempty"`
 	// source records where the manifest came from when an InfrahubSync wrote it.
 	Source *ArtifactSourceApplyConfiguration `json:"source,omitempty"`
 	// interval is how often the objects are re-applied to repair drift that
@@ -73,6 +82,24 @@ func (b *VidraResourceSpecApplyConfiguration) WithDestination(value *Destination
 // If called multiple times, the Manifest field is set to the value of the last call.
 func (b *VidraResourceSpecApplyConfiguration) WithManifest(value string) *VidraResourceSpecApplyConfiguration {
 	b.Manifest = &value
+	return b
+}
+
+// WithManifestGzip adds the given value to the ManifestGzip field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, values provided by each call will be appended to the ManifestGzip field.
+func (b *VidraResourceSpecApplyConfiguration) WithManifestGzip(values ...byte) *VidraResourceSpecApplyConfiguration {
+	for i := range values {
+		b.ManifestGzip = append(b.ManifestGzip, values[i])
+	}
+	return b
+}
+
+// WithManifestChunks sets the ManifestChunks field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the ManifestChunks field is set to the value of the last call.
+func (b *VidraResourceSpecApplyConfiguration) WithManifestChunks(value *ManifestChunksApplyConfiguration) *VidraResourceSpecApplyConfiguration {
+	b.ManifestChunks = value
 	return b
 }
 
