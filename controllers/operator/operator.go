@@ -61,6 +61,9 @@ type Config struct {
 	CABundle []byte
 	// InfrahubTimeout bounds each Infrahub request.
 	InfrahubTimeout time.Duration
+	// SyncRetryBase and SyncRetryMax bound an InfrahubSync's error
+	// backoff (defaults 1s and 5m; never beyond the sync's interval).
+	SyncRetryBase, SyncRetryMax time.Duration
 	// CacheBytes bounds the artifact content cache.
 	CacheBytes int64
 	// RemoteTimeout bounds each request to a remote cluster; drift
@@ -219,6 +222,8 @@ func New(cfg Config) (*Operator, error) {
 			CABundle:        cfg.CABundle,
 			Timeout:         cfg.InfrahubTimeout,
 			RequestObserver: cfg.RequestObserver,
+			RetryBase:       cfg.SyncRetryBase,
+			RetryMax:        cfg.SyncRetryMax,
 		})
 	if err != nil {
 		return nil, err
