@@ -191,6 +191,7 @@ func start(ctx context.Context, logger klog.Logger, o *options, h *health, shutd
 		QueryName:             o.queryName,
 		CABundle:              caBundle,
 		InfrahubTimeout:       o.infrahubTimeout,
+		InfrahubConcurrency:   o.infrahubRequests,
 		CacheBytes:            int64(o.cacheBytes),
 		RemoteTimeout:         o.remoteTimeout,
 		ClusterIdleGrace:      o.clusterIdleGrace,

@@ -61,6 +61,9 @@ type Config struct {
 	CABundle []byte
 	// InfrahubTimeout bounds each Infrahub request.
 	InfrahubTimeout time.Duration
+	// InfrahubConcurrency bounds the requests in flight to one Infrahub
+	// (default 8).
+	InfrahubConcurrency int
 	// SyncRetryBase and SyncRetryMax bound an InfrahubSync's error
 	// backoff (defaults 1s and 5m; never beyond the sync's interval).
 	SyncRetryBase, SyncRetryMax time.Duration
@@ -224,6 +227,8 @@ func New(cfg Config) (*Operator, error) {
 			RequestObserver: cfg.RequestObserver,
 			RetryBase:       cfg.SyncRetryBase,
 			RetryMax:        cfg.SyncRetryMax,
+
+			EndpointConcurrency: cfg.InfrahubConcurrency,
 		})
 	if err != nil {
 		return nil, err
