@@ -198,6 +198,7 @@ func start(ctx context.Context, logger klog.Logger, o *options, h *health, shutd
 		QueryName:             o.queryName,
 		CABundle:              caBundle,
 		InfrahubTimeout:       o.infrahubTimeout,
+		InfrahubConcurrency:   o.infrahubRequests,
 		CacheBytes:            int64(o.cacheBytes),
 		MaxManifestBytes:      int64(o.maxManifestBytes),
 		RemoteTimeout:         o.remoteTimeout,

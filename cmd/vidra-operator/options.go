@@ -33,6 +33,7 @@ type options struct {
 	reconcileOnEvents bool
 	queryName         string
 	infrahubTimeout   time.Duration
+	infrahubRequests  int
 	remoteTimeout     time.Duration
 	clusterIdleGrace  time.Duration
 	infrahubCAFile    string
@@ -115,6 +116,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.BoolVar(&o.reconcileOnEvents, flagReconcileOnEvents, false, "repair drift of every VidraResource as soon as a managed object changes, whatever its destination says; ConfigMap key eventBasedReconcile")
 	fs.StringVar(&o.queryName, flagQueryName, "", "default stored query for listing artifacts (the earlier operator used ArtifactIDs); empty: Vidra's GraphQL query; ConfigMap key queryName")
 	fs.DurationVar(&o.infrahubTimeout, "infrahub-timeout", 30*time.Second, "bound on each Infrahub request, body included")
+	fs.IntVar(&o.infrahubRequests, "infrahub-concurrency", 8, "Infrahub requests in flight to one Infrahub (listings and downloads run off the sync workers, so a slow Infrahub delays no other)")
 	fs.DurationVar(&o.remoteTimeout, "remote-timeout", 30*time.Second, "bound on each request to a remote cluster (drift watches are not bounded)")
 	fs.DurationVar(&o.clusterIdleGrace, "cluster-idle-grace", 5*time.Minute, "how long the clients and watches of a remote cluster no VidraResource uses any more are kept")
 	fs.StringVar(&o.infrahubCAFile, "infrahub-ca-file", "", "PEM file of CA certificates trusted for every Infrahub, besides the system roots")

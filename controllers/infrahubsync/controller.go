@@ -4,6 +4,7 @@ package infrahubsync
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -23,6 +24,7 @@ import (
 	"k8s.io/utils/clock"
 
 	v1alpha1 "github.com/vidra-operator/vidra/apis/infrahub/v1alpha1"
+	"github.com/vidra-operator/vidra/controllers/internal/endpointjobs"
 	"github.com/vidra-operator/vidra/controllers/internal/workloop"
 	"github.com/vidra-operator/vidra/controllers/metrics"
 	"github.com/vidra-operator/vidra/controllers/shard"
@@ -78,6 +80,9 @@ type Options struct {
 	// MaxManifestBytes is the largest artifact written to a
 	// VidraResource; 0 means manifeststore.DefaultMaxBytes.
 	MaxManifestBytes int64
+	// EndpointConcurrency bounds the requests in flight to one Infrahub;
+	// 0 means 8.
+	EndpointConcurrency int
 }
 
 func (o *Options) defaults() {
@@ -122,6 +127,8 @@ type Controller struct {
 	adopted map[string]types.UID
 
 	written *writtenResources
+	// jobs run the Infrahub requests off the worker pool.
+	jobs *endpointjobs.Runner
 }
 
 // pollState remembers the last listing of a sync, so passes caused by its
@@ -136,6 +143,8 @@ type pollState struct {
 	// triggers is the trigger count when the listing started: a trigger
 	// that arrives while a listing is under way asks for another one.
 	triggers uint64
+	// opts are the options it listed with, the branch resolved.
+	opts infrahub.ListOptions
 }
 
 // NewController wires the controller to its informers. secrets must only
@@ -160,7 +169,6 @@ func NewController(
 		vrs:      vrInformer.Lister(),
 		vrIndex:  vrInformer.Informer().GetIndexer(),
 		synced:   []cache.InformerSynced{syncInformer.Informer().HasSynced, vrInformer.Informer().HasSynced},
-		queue:    workloop.NewQueue(ControllerName, opts.RetryBase, opts.RetryMax),
 		sources:  sources,
 		recorder: recorder,
 		metrics:  observer,
@@ -172,6 +180,9 @@ func NewController(
 		adopted:  map[string]types.UID{},
 		written:  newWrittenResources(),
 	}
+	c.queue = workloop.NewQueueWithLimiter(ControllerName,
+		workloop.CapBackoff(workloop.RateLimiter(opts.RetryBase, opts.RetryMax), c.backoffCap))
+	c.jobs = c.newJobs()
 	if _, err := syncInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: c.enqueue,
 		UpdateFunc: func(old, cur any) {
@@ -388,7 +399,13 @@ func (c *Controller) syncHandler(ctx context.Context, key string) (requeueAfter 
 	logger := klog.FromContext(ctx).WithValues("infrahubsync", key)
 	ctx = klog.NewContext(ctx, logger)
 	defer workloop.Recover(ctx, key, &err)
-	defer func() { c.metrics.ObserveReconcile(ControllerName, c.clock.Since(start), err) }()
+	defer func() {
+		observed := err
+		if errors.Is(err, workloop.ErrWaiting) {
+			observed = nil // the pass goes on when Infrahub answers
+		}
+		c.metrics.ObserveReconcile(ControllerName, c.clock.Since(start), observed)
+	}()
 
 	sync, err := c.syncs.Get(key)
 	if apierrors.IsNotFound(err) {
@@ -399,6 +416,7 @@ func (c *Controller) syncHandler(ctx context.Context, key string) (requeueAfter 
 		delete(c.branches, key)
 		delete(c.adopted, key)
 		c.mu.Unlock()
+		c.jobs.Forget(key)
 		return 0, nil
 	}
 	if err != nil {

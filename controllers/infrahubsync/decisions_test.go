@@ -1,7 +1,6 @@
 package infrahubsync
 
 import (
-	"context"
 	"encoding/json"
 	"strings"
 	"sync"
@@ -93,7 +92,7 @@ func (f *decisionFixture) pass() {
 	f.mu.Lock()
 	current.Status = f.status
 	f.mu.Unlock()
-	_, err := f.c.sync(context.Background(), current)
+	_, err := settle(f.t, f.c, func() *v1alpha1.InfrahubSync { return current })
 	assert.NilError(f.t, err)
 }
 

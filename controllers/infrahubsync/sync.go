@@ -79,6 +79,7 @@ func (c *Controller) sync(ctx context.Context, sync *v1alpha1.InfrahubSync) (tim
 		// or writing now could only recreate what is being removed.
 		c.written.forget(sync.UID)
 		c.forgetBranch(sync.Name)
+		c.jobs.Forget(sync.Name)
 		return 0, nil
 	}
 	// A sync moved to this shard brings its VidraResources along first.
@@ -89,6 +90,7 @@ func (c *Controller) sync(ctx context.Context, sync *v1alpha1.InfrahubSync) (tim
 	}
 
 	if sync.Spec.Suspend {
+		c.jobs.Forget(sync.Name)
 		// Suspension reaches the VidraResources too, so they stop applying.
 		for _, vr := range owned {
 			if !vr.Spec.Suspend && vr.DeletionTimestamp == nil {
@@ -109,17 +111,21 @@ func (c *Controller) sync(ctx context.Context, sync *v1alpha1.InfrahubSync) (tim
 	}
 	// A relative targetDate is pinned once per pass, so the listing and the
 	// downloads read the same instant.
-	// Infrahub's default branch need not be called main: the branch is
-	// resolved by name first (an empty name still reads the default).
-	branch := c.branchOf(ctx, sync, cfg)
-	listOpts, err := infrahub.ListOptions{Name: sync.Spec.Source.ArtifactName, Branch: branch, At: sync.Spec.Source.TargetDate}.Resolve(c.clock.Now())
+	// Infrahub's default branch need not be called main: the listing
+	// resolves the branch by name first (an empty name still reads the
+	// default).
+	listOpts, err := infrahub.ListOptions{Name: sync.Spec.Source.ArtifactName, Branch: sync.Spec.Source.TargetBranch, At: sync.Spec.Source.TargetDate}.Resolve(c.clock.Now())
 	if err != nil {
 		msg := fmt.Sprintf("spec.source.targetDate %q is not a time Infrahub accepts: %v", sync.Spec.Source.TargetDate, err)
 		c.warnOnce(sync, ReasonBadRequest, msg)
 		return 0, c.writeStatus(ctx, sync, nil, conditions.Result{Stalled: true, Reason: ReasonBadRequest, Message: msg}, requested, false)
 	}
 
-	artifacts, polled, err := c.list(ctx, sync, cfg, listOpts, requested)
+	artifacts, polled, err := c.list(ctx, sync, cfg, &listOpts, requested)
+	if errors.Is(err, workloop.ErrWaiting) {
+		// Infrahub's answer brings the sync back; no worker waits for it.
+		return 0, err
+	}
 	if err != nil {
 		reason, stalled := classify(err)
 		c.warnOnce(sync, reason, err.Error())
@@ -130,12 +136,18 @@ func (c *Controller) sync(ctx context.Context, sync *v1alpha1.InfrahubSync) (tim
 	if polled {
 		logger.V(2).Info("Listed artifacts", "count", len(artifacts))
 	}
+	branch := listOpts.Branch
 
 	byArtifact := map[string]*v1alpha1.VidraResource{}
 	for _, vr := range owned {
 		if vr.Spec.Source != nil {
 			byArtifact[vr.Spec.Source.ArtifactID] = vr
 		}
+	}
+
+	contents, done := c.downloads(ctx, sync, artifacts, byArtifact, listOpts, cfg)
+	if !done {
+		return 0, workloop.ErrWaiting
 	}
 
 	var (
@@ -168,7 +180,7 @@ func (c *Controller) sync(ctx context.Context, sync *v1alpha1.InfrahubSync) (tim
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			written, err := c.ensureResource(ctx, sync, a, ResourceName(sync.Name, a.ID), byArtifact[a.ID], listOpts, cfg, branch)
+			written, err := c.ensureResource(ctx, sync, a, ResourceName(sync.Name, a.ID), byArtifact[a.ID], contents, branch)
 			if written != nil {
 				c.written.record(written, now)
 			}
@@ -281,8 +293,11 @@ func (c *Controller) interval(sync *v1alpha1.InfrahubSync) time.Duration {
 
 // list returns the sync's artifacts: from Infrahub when a poll is due (the
 // interval passed, the spec or connection changed, or a trigger asked for
-// it), else the last listing. It reports whether it asked Infrahub.
-func (c *Controller) list(ctx context.Context, sync *v1alpha1.InfrahubSync, cfg infrahub.Config, opts infrahub.ListOptions, requested string) ([]infrahub.Artifact, bool, error) {
+// it), else the last listing. It reports whether it asked Infrahub, and
+// sets opts to the options of the listing (branch resolved). Infrahub is
+// asked by a job off the worker pool: until it answers, list returns
+// ErrWaiting and the answer brings the sync back.
+func (c *Controller) list(ctx context.Context, sync *v1alpha1.InfrahubSync, cfg infrahub.Config, opts *infrahub.ListOptions, requested string) ([]infrahub.Artifact, bool, error) {
 	cfgHash := configHash(cfg)
 	now := c.clock.Now()
 	c.mu.Lock()
@@ -293,36 +308,38 @@ func (c *Controller) list(ctx context.Context, sync *v1alpha1.InfrahubSync, cfg 
 	due := asked || now.Sub(st.at) >= c.interval(sync)
 	if !due {
 		artifacts := st.artifacts
+		*opts = st.opts
 		c.mu.Unlock()
 		return artifacts, false, nil
 	}
 	c.mu.Unlock()
 
-	source, err := c.sources.Source(cfg)
-	if err != nil {
-		return nil, true, err
+	res, done := c.jobs.Poll(ctx, sync.Name, jobList, endpointOf(cfg), listFingerprint(sync, cfgHash, *opts),
+		c.startListing(sync, cfg, *opts, !asked, triggers, requested, now))
+	if !done {
+		return nil, true, workloop.ErrWaiting
 	}
-	if !asked {
-		// Background polling: Infrahub sheds it first under load. A pass
-		// somebody asked for (webhook, reconcile request, spec change)
-		// keeps the normal priority.
-		ctx = infrahub.WithPriority(ctx, infrahub.PriorityLow)
-	}
-	artifacts, err := source.ListArtifacts(ctx, opts)
-	if err != nil {
+	if res.Err != nil {
 		c.mu.Lock()
 		delete(c.polls, sync.Name)
 		c.mu.Unlock()
-		return nil, true, err
+		return nil, true, res.Err
 	}
-	artifacts = dedupe(artifacts)
+	l := res.Value.(*listing)
+	*opts = l.opts
 	c.mu.Lock()
 	c.polls[sync.Name] = &pollState{
-		uid: string(sync.UID), generation: sync.Generation, requested: requested, triggers: triggers,
-		configHash: cfgHash, at: now, artifacts: artifacts,
+		uid: string(sync.UID), generation: sync.Generation, requested: l.requested, triggers: l.triggers,
+		configHash: cfgHash, at: l.at, artifacts: l.artifacts, opts: l.opts,
 	}
+	stale := l.triggers != c.triggers[sync.Name] || l.requested != requested
 	c.mu.Unlock()
-	return artifacts, true, nil
+	if stale {
+		// Asked again while the listing was under way: this one may have
+		// missed the change, list once more.
+		c.queue.Add(sync.Name)
+	}
+	return l.artifacts, true, nil
 }
 
 func dedupe(in []infrahub.Artifact) []infrahub.Artifact {
@@ -341,7 +358,7 @@ func dedupe(in []infrahub.Artifact) []infrahub.Artifact {
 // The content is downloaded only when the checksum or storage id differs
 // from what the VidraResource holds.
 func (c *Controller) ensureResource(ctx context.Context, sync *v1alpha1.InfrahubSync, a infrahub.Artifact, name string,
-	existing *v1alpha1.VidraResource, opts infrahub.ListOptions, cfg infrahub.Config, branch string) (*v1alpha1.VidraResource, error) {
+	existing *v1alpha1.VidraResource, contents map[string]fetched, branch string) (*v1alpha1.VidraResource, error) {
 	if existing != nil && existing.DeletionTimestamp != nil {
 		// On its way out (e.g. the artifact came back while it was being
 		// cleaned up); it is written again once it is gone.
@@ -355,9 +372,7 @@ func (c *Controller) ensureResource(ctx context.Context, sync *v1alpha1.Infrahub
 		}
 	}
 	want := desiredSpec(sync, a, branch)
-	if existing != nil && existing.Spec.Source != nil &&
-		existing.Spec.Source.Checksum == a.Checksum && existing.Spec.Source.StorageID == a.StorageID &&
-		manifestMatches(existing, a.Checksum) {
+	if existing != nil && sameContent(existing, a) {
 		// Same content: keep the manifest, update only settings that changed.
 		manifeststore.SameStorage(&want, &existing.Spec)
 		if apiequality.Semantic.DeepEqual(existing.Spec, want) && labelsMatch(existing, sync, a) {
@@ -368,14 +383,14 @@ func (c *Controller) ensureResource(ctx context.Context, sync *v1alpha1.Infrahub
 			return nil, nil
 		}
 	} else {
-		source, err := c.sources.Source(cfg)
-		if err != nil {
-			return nil, err
+		got, ok := contents[contentKey(a)]
+		if !ok {
+			return nil, fmt.Errorf("download %s: not downloaded yet", artifactLabel(a))
 		}
-		content, err := source.FetchContent(ctx, a, opts)
-		if err != nil {
-			return nil, fmt.Errorf("download %s: %v", artifactLabel(a), err)
+		if got.err != nil {
+			return nil, fmt.Errorf("download %s: %v", artifactLabel(a), got.err)
 		}
+		content := got.content
 		if strings.TrimSpace(string(content)) == "" {
 			return nil, fmt.Errorf("%s is empty; keeping what was applied before", artifactLabel(a))
 		}
@@ -435,6 +450,12 @@ func specMap(spec v1alpha1.VidraResourceSpec) (map[string]any, error) {
 	}
 	out["suspend"] = spec.Suspend
 	return out, nil
+}
+
+// sameContent reports whether a VidraResource holds the content of a.
+func sameContent(vr *v1alpha1.VidraResource, a infrahub.Artifact) bool {
+	return vr.Spec.Source != nil && vr.Spec.Source.Checksum == a.Checksum && vr.Spec.Source.StorageID == a.StorageID &&
+		manifestMatches(vr, a.Checksum)
 }
 
 // manifestMatches reports whether a VidraResource still holds the content

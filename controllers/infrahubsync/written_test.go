@@ -75,7 +75,6 @@ func (s *countingSource) FetchContent(context.Context, infrahub.Artifact, infrah
 // for a moment after every write: the controller must neither report Ready
 // on VidraResources it just wrote nor write and download them again.
 func TestPassAfterWriteTrustsItsOwnWritesOverALaggingCache(t *testing.T) {
-	ctx := context.Background()
 	obj := &v1alpha1.InfrahubSync{
 		ObjectMeta: metav1.ObjectMeta{Name: "lag", UID: types.UID("sync-uid"), Generation: 1},
 		Spec: v1alpha1.InfrahubSyncSpec{Source: v1alpha1.InfrahubSource{
@@ -149,7 +148,7 @@ func TestPassAfterWriteTrustsItsOwnWritesOverALaggingCache(t *testing.T) {
 		statusMu.Lock()
 		current.Status = lastStatus
 		statusMu.Unlock()
-		_, err := c.sync(ctx, current)
+		_, err := settle(t, c, func() *v1alpha1.InfrahubSync { return current })
 		assert.NilError(t, err)
 	}
 
@@ -291,7 +290,7 @@ func TestTriggerDuringListingListsAgain(t *testing.T) {
 	pass := func() {
 		// The status write fails on the fake (no schema for apply); the
 		// listing is what counts here.
-		_, _ = c.sync(context.Background(), obj.DeepCopy())
+		_, _ = settle(t, c, obj.DeepCopy)
 	}
 	pass()
 	pass()

@@ -63,6 +63,12 @@ type Config struct {
 	CABundle []byte
 	// InfrahubTimeout bounds each Infrahub request.
 	InfrahubTimeout time.Duration
+	// InfrahubConcurrency bounds the requests in flight to one Infrahub
+	// (default 8).
+	InfrahubConcurrency int
+	// SyncRetryBase and SyncRetryMax bound an InfrahubSync's error
+	// backoff (defaults 1s and 5m; never beyond the sync's interval).
+	SyncRetryBase, SyncRetryMax time.Duration
 	// CacheBytes bounds the artifact content cache.
 	CacheBytes int64
 	// MaxManifestBytes is the largest artifact written to a VidraResource
@@ -226,16 +232,19 @@ func New(cfg Config) (*Operator, error) {
 		o.vidraInformer.Infrahub().V1alpha1().InfrahubSyncs(),
 		o.vidraInformer.Infrahub().V1alpha1().VidraResources(),
 		secrets, sources, recorder, cfg.Metrics, infrahubsync.Options{
-			Namespace:        cfg.Namespace,
-			Workers:          cfg.SyncWorkers,
-			Interval:         cfg.SyncInterval,
-			QueryName:        cfg.QueryName,
-			CABundle:         cfg.CABundle,
-			Timeout:          cfg.InfrahubTimeout,
-			RequestObserver:  cfg.RequestObserver,
-			Manifests:        manifeststore.ClientStore{Client: kube},
-			MaxManifestBytes: cfg.MaxManifestBytes,
-			Shard:            cfg.Shard,
+			Namespace:           cfg.Namespace,
+			Workers:             cfg.SyncWorkers,
+			Interval:            cfg.SyncInterval,
+			QueryName:           cfg.QueryName,
+			CABundle:            cfg.CABundle,
+			Timeout:             cfg.InfrahubTimeout,
+			RequestObserver:     cfg.RequestObserver,
+			Manifests:           manifeststore.ClientStore{Client: kube},
+			MaxManifestBytes:    cfg.MaxManifestBytes,
+			Shard:               cfg.Shard,
+			RetryBase:           cfg.SyncRetryBase,
+			RetryMax:            cfg.SyncRetryMax,
+			EndpointConcurrency: cfg.InfrahubConcurrency,
 		})
 	if err != nil {
 		return nil, err

@@ -82,6 +82,9 @@ func ProcessNextWorkItem(ctx context.Context, queue workqueue.TypedRateLimitingI
 
 	requeueAfter, err := sync(ctx, key)
 	switch {
+	case errors.Is(err, ErrWaiting):
+		// A job started by the sync hands the key back when it finishes;
+		// the key's backoff stays as it is.
 	case err != nil && apierrors.IsConflict(err):
 		// Someone wrote the object since the cache saw it: routine, retry
 		// once the cache caught up.
@@ -98,6 +101,38 @@ func ProcessNextWorkItem(ctx context.Context, queue workqueue.TypedRateLimitingI
 		queue.Forget(key)
 	}
 	return true
+}
+
+// ErrWaiting is returned by a sync that started (or waits for) a job off
+// the worker pool which requeues the key when it finishes: the key is
+// neither requeued nor has its error backoff reset.
+var ErrWaiting = errors.New("waiting for a job that requeues the key")
+
+// CapBackoff limits the delays of inner per key: a key is never retried
+// later than limit(key) (0: no limit), e.g. a sync's polling interval, so
+// a peer that recovers is read again within the interval.
+func CapBackoff(inner workqueue.TypedRateLimiter[string], limit func(key string) time.Duration) workqueue.TypedRateLimiter[string] {
+	return &cappedLimiter{TypedRateLimiter: inner, limit: limit}
+}
+
+type cappedLimiter struct {
+	workqueue.TypedRateLimiter[string]
+	limit func(string) time.Duration
+}
+
+func (l *cappedLimiter) When(key string) time.Duration {
+	d := l.TypedRateLimiter.When(key)
+	if max := l.limit(key); max > 0 && d > max {
+		return max
+	}
+	return d
+}
+
+// NewQueueWithLimiter is NewQueue with the given limiter.
+func NewQueueWithLimiter(name string, limiter workqueue.TypedRateLimiter[string]) workqueue.TypedRateLimitingInterface[string] {
+	return workqueue.NewTypedRateLimitingQueueWithConfig(limiter,
+		workqueue.TypedRateLimitingQueueConfig[string]{Name: name},
+	)
 }
 
 // Expected marks err as an expected, retried failure (the object is

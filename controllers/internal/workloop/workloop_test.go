@@ -101,3 +101,43 @@ func TestExpectedAndShutdown(t *testing.T) {
 	})
 	assert.Equal(t, logs(), before, "shutdown logged")
 }
+
+// A sync waiting for its job is neither requeued nor forgiven: the key's
+// error backoff goes on from where it was when the job hands it back.
+func TestWaitingKeepsTheBackoff(t *testing.T) {
+	q := NewQueue("test", time.Millisecond, time.Second)
+	defer q.ShutDown()
+	q.Add("k")
+	ProcessNextWorkItem(context.Background(), q, func(context.Context, string) (time.Duration, error) {
+		return 0, errors.New("peer down")
+	})
+	assert.Equal(t, q.NumRequeues("k"), 1)
+	key, _ := q.Get() // the backoff of 1ms passed
+	q.Done(key)
+	q.Add("k")
+	ProcessNextWorkItem(context.Background(), q, func(context.Context, string) (time.Duration, error) {
+		return 0, fmt.Errorf("list: %w", ErrWaiting)
+	})
+	assert.Equal(t, q.NumRequeues("k"), 1, "waiting reset the backoff")
+	assert.Equal(t, q.Len(), 0, "waiting requeued the key")
+}
+
+// The backoff of a key never exceeds its cap; keys without one keep the
+// inner limiter's delays.
+func TestCapBackoff(t *testing.T) {
+	rl := CapBackoff(RateLimiter(time.Second, time.Hour), func(key string) time.Duration {
+		if key == "capped" {
+			return 3 * time.Second
+		}
+		return 0
+	})
+	var got, free []time.Duration
+	for i := 0; i < 4; i++ {
+		got = append(got, rl.When("capped"))
+		free = append(free, rl.When("free"))
+	}
+	assert.DeepEqual(t, got, []time.Duration{time.Second, 2 * time.Second, 3 * time.Second, 3 * time.Second})
+	assert.DeepEqual(t, free, []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second})
+	rl.Forget("capped")
+	assert.Equal(t, rl.When("capped"), time.Second)
+}
