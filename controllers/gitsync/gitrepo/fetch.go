@@ -226,4 +226,3 @@ func (w *packWriter) Close() error {
 	w.buf = bytes.Buffer{}
 	return err
 }
-
