@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"sort"
 	"strings"
 
@@ -119,7 +120,7 @@ func (k *call) classify(ctx, parent context.Context, limits Limits, err error) e
 		return k.fail(ErrHostKeyUnknown, k.hostKeyRefused.Error())
 	case parent.Err() != nil:
 		return fmt.Errorf("%s %s: %w", k.op, k.remote.display, parent.Err())
-	case ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded):
+	case ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded):
 		return k.fail(ErrTimeout, fmt.Sprintf("not done within the limit of %s", limits.Timeout))
 	case errors.Is(err, transport.ErrAuthenticationRequired), errors.Is(err, transport.ErrAuthorizationFailed),
 		errors.Is(err, transport.ErrInvalidAuthMethod), strings.Contains(err.Error(), "unable to authenticate"):
@@ -160,7 +161,8 @@ func (c *Client) Resolve(ctx context.Context, rawURL string, auth Auth, ref Ref)
 	callCtx, cancel := c.withTimeout(ctx)
 	defer cancel()
 	r := git.NewRemote(nil, &config.RemoteConfig{Name: "origin", URLs: []string{k.remote.url}})
-	refs, err := r.ListContext(callCtx, &git.ListOptions{Auth: k.auth, PeelingOption: git.AppendPeeled})
+	refs, err := r.ListContext(callCtx, &git.ListOptions{Auth: k.auth, PeelingOption: git.AppendPeeled,
+		ProxyOptions: deadlineProxy(callCtx, k.remote)})
 	if err != nil {
 		return Resolved{}, k.classify(callCtx, ctx, c.limits, err)
 	}

@@ -54,6 +54,8 @@ func (c *Client) Fetch(ctx context.Context, rawURL string, auth Auth, resolved R
 		Depth:    1,
 		Auth:     k.auth,
 		Tags:     git.NoTags,
+		// Bounds the SSH handshake too.
+		ProxyOptions: deadlineProxy(callCtx, k.remote),
 	})
 	if err != nil && err != git.NoErrAlreadyUpToDate {
 		return nil, k.classify(callCtx, ctx, c.limits, err)

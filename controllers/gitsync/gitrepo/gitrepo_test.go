@@ -292,6 +292,13 @@ func TestLimits(t *testing.T) {
 	if _, err := short.Fetch(ctx, s.URL("big"), gitrepo.Auth{}, res, nil); !errors.Is(err, gitrepo.ErrTimeout) {
 		t.Errorf("Fetch on a hanging server = %v, want ErrTimeout", err)
 	}
+	sshAuth := gitrepo.Auth{SSHPrivateKey: s.ClientKey, SSHKnownHosts: s.KnownHosts}
+	if _, err := short.Resolve(ctx, s.SSHURL("big"), sshAuth, gitrepo.Ref{Branch: "main"}); !errors.Is(err, gitrepo.ErrTimeout) {
+		t.Errorf("Resolve on a hanging SSH server = %v, want ErrTimeout", err)
+	}
+	if _, err := short.Fetch(ctx, s.SSHURL("big"), sshAuth, res, nil); !errors.Is(err, gitrepo.ErrTimeout) {
+		t.Errorf("Fetch on a hanging SSH server = %v, want ErrTimeout", err)
+	}
 	// The caller's own cancellation is no timeout of ours.
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
