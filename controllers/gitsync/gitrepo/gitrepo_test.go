@@ -72,6 +72,14 @@ func TestResolveRefs(t *testing.T) {
 			t.Errorf("Resolve(%s) = %+v, want %+v", tc.ref, got, tc.want)
 		}
 	}
+	// Fetching an annotated tag reads the commit it points at.
+	snap, err := c.Fetch(ctx, s.URL("platform"), gitrepo.Auth{}, gitrepo.Resolved{RefName: "refs/tags/v1.4.1", Commit: second}, []string{"apps/web/deploy.yaml"})
+	if err != nil {
+		t.Fatalf("Fetch(annotated tag): %v", err)
+	}
+	if snap.Commit != second || snap.Message != "second\n" || string(snap.Files[0].Content) != "kind: Deployment # 2\n" {
+		t.Errorf("Fetch(annotated tag) = %s %q %q", snap.Commit, snap.Message, snap.Files[0].Content)
+	}
 }
 
 func TestResolveAsksForRefsOnlyAndFetchIsShallow(t *testing.T) {
