@@ -114,6 +114,9 @@ func parsePartial(s string) (partial, error) {
 		core = s[:i]
 		if s[i] == '-' {
 			p.pre = strings.SplitN(s[i+1:], "+", 2)[0]
+			if p.pre == "" {
+				return p, fmt.Errorf("version %q: empty pre-release", s)
+			}
 		}
 	}
 	for i, c := range strings.Split(core, ".") {
@@ -132,6 +135,11 @@ func parsePartial(s string) (partial, error) {
 	}
 	if p.pre != "" && p.parts < 3 {
 		return p, fmt.Errorf("version %q: a pre-release needs major.minor.patch", s)
+	}
+	if p.pre != "" {
+		if _, err := version.ParseSemantic("0.0.0-" + p.pre); err != nil {
+			return p, fmt.Errorf("version %q: pre-release %q is not dot-separated alphanumerics", s, p.pre)
+		}
 	}
 	return p, nil
 }

@@ -50,7 +50,7 @@ func TestRangeHighest(t *testing.T) {
 			t.Errorf("highest(%q) = %q, want %q", tc.rng, got, tc.want)
 		}
 	}
-	for _, bad := range []string{"", "||", ">= ", "1.2.3.4", "a.b", "!=1", "1.2-rc.1", ">x"} {
+	for _, bad := range []string{"", "||", ">= ", "1.2.3.4", "a.b", "!=1", "1.2-rc.1", ">x", "1.2.3-@@", "1.2.3-"} {
 		if _, err := parseRange(bad); err == nil {
 			t.Errorf("parseRange(%q) accepted", bad)
 		}
@@ -106,7 +106,9 @@ func TestNormalizeURL(t *testing.T) {
 
 func TestRedactURL(t *testing.T) {
 	for in, want := range map[string]string{
-		"https://user:tok3n@host/r.git": "https://user@host/r.git",
+		"https://user:tok3n@host/r.git": "https://host/r.git",
+		"https://us?er:tok3n@host/r":    "https://host/r",
+		"https://u:p@ss:tok3n@host/r":   "https://host/r",
 		"https://host/r.git":            "https://host/r.git",
 		"git@host:org/r.git":            "git@host:org/r.git",
 		"https://user:t%zz@host/r":      "https://host/r",

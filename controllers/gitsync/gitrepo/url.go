@@ -54,6 +54,10 @@ func parseRemote(raw string) (remote, error) {
 	r := remote{}
 	switch strings.ToLower(u.Scheme) {
 	case "https", "http":
+		if u.User == nil && RedactURL(raw) != raw {
+			// A "?" or "#" before user:password@ hides the userinfo from the parser.
+			return remote{}, fmt.Errorf("%w: the user info of repository URL %q does not parse", ErrInvalid, RedactURL(raw))
+		}
 		if u.User != nil {
 			r.user = u.User.Username()
 			r.password, _ = u.User.Password()
@@ -70,30 +74,25 @@ func parseRemote(raw string) (remote, error) {
 		return remote{}, fmt.Errorf("%w: repository URL scheme %q: want https, http or ssh", ErrInvalid, u.Scheme)
 	}
 	r.url = u.String()
-	r.display = r.url
+	r.display = RedactURL(r.url)
 	return r, nil
 }
 
-// RedactURL returns raw with any password of its userinfo removed, for
-// messages; a string that is no URL is returned with anything before an "@"
-// that holds a ":" (user:password@) dropped.
+// RedactURL returns raw without its userinfo when that holds a password
+// (user:password@), for messages. It reads the authority as everything
+// before the first "/" after the scheme, so no "?" or "#" in a password
+// hides it; an scp-like git@host:path keeps its user.
 func RedactURL(raw string) string {
-	if strings.Contains(raw, "://") {
-		if u, err := url.Parse(raw); err == nil {
-			if u.User != nil {
-				if _, has := u.User.Password(); has {
-					u.User = url.User(u.User.Username())
-				}
-			}
-			return u.String()
-		}
+	scheme, rest := "", raw
+	if i := strings.Index(raw, "://"); i >= 0 {
+		scheme, rest = raw[:i+3], raw[i+3:]
 	}
-	if at := strings.LastIndex(raw, "@"); at >= 0 && strings.Contains(raw[:at], ":") {
-		scheme := ""
-		if i := strings.Index(raw, "://"); i >= 0 && i < at {
-			scheme = raw[:i+3]
-		}
-		return scheme + raw[at+1:]
+	authority := rest
+	if i := strings.Index(rest, "/"); i >= 0 {
+		authority = rest[:i]
+	}
+	if at := strings.LastIndex(authority, "@"); at >= 0 && strings.Contains(authority[:at], ":") {
+		return scheme + rest[at+1:]
 	}
 	return raw
 }
