@@ -193,7 +193,7 @@ func TestArtifactAboveLimitTouchesNothing(t *testing.T) {
 	before.Spec.Manifest = string(fixedContent)
 	f.seed(before)
 	current := f.obj.DeepCopy()
-	_, err := f.c.sync(context.Background(), current)
+	_, err := settle(t, f.c, func() *v1alpha1.InfrahubSync { return current })
 	assert.NilError(t, err, "not retried: only new content in Infrahub can change it")
 	assert.Equal(t, len(*log), 0, "%v", *log)
 	assert.Equal(t, len(f.applied), 0)
