@@ -318,77 +318,21 @@ func dedupe(in []infrahub.Artifact) []infrahub.Artifact {
 	return out
 }
 
-// ensureResource creates or updates the VidraResource of one Ready artifact.
-// The content is downloaded only when the checksum or storage id differs
-// from what the VidraResource holds.
+// ensureResource creates or updates the VidraResource of one Ready artifact
+// through the shared unit writer. The content is downloaded only when the
+// checksum or storage id differs from what the VidraResource holds.
 func (c *Controller) ensureResource(ctx context.Context, sync *v1alpha1.InfrahubSync, a infrahub.Artifact, name string,
 	existing *v1alpha1.VidraResource, opts infrahub.ListOptions, cfg infrahub.Config, branch string) (*v1alpha1.VidraResource, error) {
-	if existing != nil && existing.DeletionTimestamp != nil {
-		// On its way out (e.g. the artifact came back while it was being
-		// cleaned up); it is written again once it is gone.
-		return nil, nil
-	}
-	if existing == nil {
-		if other, err := c.vrs.Get(name); err == nil {
-			// Same name, another owner: most likely the leftover of a sync
-			// that was deleted and recreated, on its way out through GC.
-			return nil, fmt.Errorf("VidraResource %s exists but belongs to another InfrahubSync (uid %s); waiting for it to go", name, ownerUID(other))
-		}
-	}
 	want := desiredSpec(sync, a, branch)
-	if existing != nil && existing.Spec.Source != nil &&
-		existing.Spec.Source.Checksum == a.Checksum && existing.Spec.Source.StorageID == a.StorageID &&
-		manifestMatches(existing, a.Checksum) {
-		// Same content: keep the manifest, update only settings that changed.
-		want.Manifest = existing.Spec.Manifest
-		if apiequality.Semantic.DeepEqual(existing.Spec, want) && labelsMatch(existing, sync, a) {
-			return nil, nil
-		}
-	} else {
+	unit := Unit{Source: *want.Source, Label: artifactLabel(a), Content: func(ctx context.Context) ([]byte, error) {
 		source, err := c.sources.Source(cfg)
 		if err != nil {
 			return nil, err
 		}
-		content, err := source.FetchContent(ctx, a, opts)
-		if err != nil {
-			return nil, fmt.Errorf("download %s: %v", artifactLabel(a), err)
-		}
-		if strings.TrimSpace(string(content)) == "" {
-			return nil, fmt.Errorf("%s is empty; keeping what was applied before", artifactLabel(a))
-		}
-		want.Manifest = string(content)
-	}
-
-	// Server-side apply: create or update in one call, with no
-	// resourceVersion to conflict with the status writes of the
-	// VidraResource controller. Fields the sync stops setting go away.
-	spec, err := specMap(want)
-	if err != nil {
-		return nil, err
-	}
-	patch, err := json.Marshal(map[string]any{
-		"apiVersion": v1alpha1.SchemeGroupVersion.String(),
-		"kind":       "VidraResource",
-		"metadata": map[string]any{
-			"name":            name,
-			"labels":          resourceLabels(sync, a),
-			"ownerReferences": []metav1.OwnerReference{*metav1.NewControllerRef(sync, v1alpha1.SchemeGroupVersion.WithKind("InfrahubSync"))},
-			// Set at creation so the objects are cleaned up even if the
-			// VidraResource is deleted before its first reconcile.
-			"finalizers": []string{v1alpha1.VidraResourceFinalizer},
-		},
-		"spec": spec,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("encode VidraResource %s: %w", name, err)
-	}
-	force := true
-	written, err := c.client.InfrahubV1alpha1().VidraResources().Patch(ctx, name, types.ApplyPatchType, patch,
-		metav1.PatchOptions{FieldManager: v1alpha1.FieldManager, Force: &force})
-	if err != nil {
-		return nil, fmt.Errorf("write VidraResource %s for %s: %v", name, artifactLabel(a), err)
-	}
-	return written, nil
+		return source.FetchContent(ctx, a, opts)
+	}}
+	want.Source = nil
+	return Writer{Client: c.client, Resources: c.vrs}.Ensure(ctx, OwnerOf(sync, "InfrahubSync", want), unit, name, existing)
 }
 
 // specMap is the spec to apply. suspend is always present: while a sync is
@@ -433,20 +377,7 @@ func desiredSpec(sync *v1alpha1.InfrahubSync, a infrahub.Artifact, branch string
 }
 
 func resourceLabels(sync *v1alpha1.InfrahubSync, a infrahub.Artifact) map[string]string {
-	l := map[string]string{LabelSyncKey: SyncLabelValue(sync.Name)}
-	if len(validation.IsValidLabelValue(a.ID)) == 0 {
-		l[v1alpha1.LabelArtifact] = a.ID
-	}
-	return l
-}
-
-func labelsMatch(vr *v1alpha1.VidraResource, sync *v1alpha1.InfrahubSync, a infrahub.Artifact) bool {
-	for k, v := range resourceLabels(sync, a) {
-		if vr.Labels[k] != v {
-			return false
-		}
-	}
-	return true
+	return UnitLabels(sync.Name, a.ID)
 }
 
 // LabelSyncKey labels each VidraResource with its sync.
