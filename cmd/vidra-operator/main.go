@@ -31,6 +31,7 @@ import (
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 
+	"github.com/vidra-operator/vidra/controllers/gitsync/gitrepo"
 	"github.com/vidra-operator/vidra/controllers/metrics"
 	"github.com/vidra-operator/vidra/controllers/operator"
 	"github.com/vidra-operator/vidra/infrahub"
@@ -192,6 +193,8 @@ func start(ctx context.Context, logger klog.Logger, o *options, h *health, shutd
 		CABundle:              caBundle,
 		InfrahubTimeout:       o.infrahubTimeout,
 		CacheBytes:            int64(o.cacheBytes),
+		GitInterval:           o.gitInterval,
+		GitLimits:             gitrepo.Limits{MaxBytes: int64(o.gitMaxBytes), Timeout: o.gitTimeout},
 		RemoteTimeout:         o.remoteTimeout,
 		ClusterIdleGrace:      o.clusterIdleGrace,
 		Metrics:               m,

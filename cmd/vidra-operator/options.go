@@ -35,6 +35,9 @@ type options struct {
 	clusterIdleGrace  time.Duration
 	infrahubCAFile    string
 	cacheBytes        byteSize
+	gitInterval       time.Duration
+	gitTimeout        time.Duration
+	gitMaxBytes       byteSize
 
 	metricsAddr   string
 	healthAddr    string
@@ -108,6 +111,10 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.DurationVar(&o.clusterIdleGrace, "cluster-idle-grace", 5*time.Minute, "how long the clients and watches of a remote cluster no VidraResource uses any more are kept")
 	fs.StringVar(&o.infrahubCAFile, "infrahub-ca-file", "", "PEM file of CA certificates trusted for every Infrahub, besides the system roots")
 	fs.Var(&o.cacheBytes, "artifact-cache-size", "memory bound of the artifact content cache (e.g. 256Mi)")
+	fs.DurationVar(&o.gitInterval, "git-interval", 0, "default interval at which a GitSync asks its repository where its ref points (its spec.interval wins); 0: the sync interval")
+	fs.DurationVar(&o.gitTimeout, "git-timeout", 2*time.Minute, "bound on each Git ref listing and fetch")
+	o.gitMaxBytes = 64 << 20
+	fs.Var(&o.gitMaxBytes, "git-max-size", "bound on the data one Git fetch receives (e.g. 64Mi); a larger repository is reported, not read")
 
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "address serving /metrics (Prometheus text format); \"0\" turns it off")
 	fs.StringVar(&o.healthAddr, "health-probe-bind-address", ":8081", "address serving /healthz and /readyz; \"0\" turns it off")
@@ -165,6 +172,7 @@ func (o *options) validate() error {
 	positive("infrahub-timeout", o.infrahubTimeout)
 	positive("remote-timeout", o.remoteTimeout)
 	positive("cluster-idle-grace", o.clusterIdleGrace)
+	positive("git-timeout", o.gitTimeout)
 	positive("shutdown-timeout", o.shutdownTimeout)
 	if o.cacheBytes <= 0 {
 		errs = append(errs, errors.New("-artifact-cache-size must be positive"))
