@@ -47,7 +47,7 @@ fuzz:
 	./hack/fuzz.sh $(FUZZTIME)
 
 ## test: everything CI runs — verification, the full test suite on real control planes, brief fuzzing
-test: verify controlplane helm chromium
+test: verify controlplane helm chromium git
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 	$(MAKE) --no-print-directory fuzz
 
@@ -69,6 +69,11 @@ helm:
 .PHONY: chromium
 chromium:
 	./hack/chromium.sh >/dev/null
+
+## git: install Debian's git when missing, for the loopback Git server of the Git source's tests (test/gitserver does it too)
+.PHONY: git
+git:
+	./hack/git.sh >/dev/null
 
 ## demo: local control plane + fake Infrahub + the operator; `make demo KUBECONFIG=path` uses your cluster (asks first)
 demo: build

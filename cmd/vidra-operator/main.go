@@ -221,7 +221,7 @@ func start(ctx context.Context, logger klog.Logger, o *options, h *health, shutd
 
 	servers, err := startServers(ctx, logger, o, h, reg, WebhookDeps{
 		Operator: op, Kube: kube, Namespace: namespace, IsLeader: h.isLeader, Registry: reg,
-		Logger: logger.WithName("webhook"), Secret: o.webhookSecret,
+		Logger: logger.WithName("webhook"), Secret: o.webhookSecret, GitSecret: o.gitWebhookSecret,
 	})
 	if err != nil {
 		return err

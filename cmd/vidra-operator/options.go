@@ -43,6 +43,8 @@ type options struct {
 	healthAddr    string
 	webhookAddr   string
 	webhookSecret string
+	// gitWebhookSecret is "name/key" of the Git push webhooks' secret.
+	gitWebhookSecret string
 
 	defaultServiceAccount string
 	deniedKinds           string
@@ -120,6 +122,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.healthAddr, "health-probe-bind-address", ":8081", "address serving /healthz and /readyz; \"0\" turns it off")
 	fs.StringVar(&o.webhookAddr, "webhook-bind-address", "0", "address of the Infrahub webhook receiver; \"0\" turns it off")
 	fs.StringVar(&o.webhookSecret, "webhook-secret", "vidra-webhook/secret", "Secret (name/key) in the operator's namespace holding the key Infrahub signs webhook deliveries with; read per delivery, so rotation needs no restart")
+	fs.StringVar(&o.gitWebhookSecret, "git-webhook-secret", "vidra-webhook/git", "Secret (name/key) in the operator's namespace holding the secret of Git push webhooks (GitHub and Gitea/Forgejo sign with it, GitLab sends it as token), served on the webhook address under /git; read per delivery")
 
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "elect a leader through a coordination.k8s.io Lease, so several replicas can run with one active")
 	fs.StringVar(&o.leaseName, "leader-election-id", defaultLeaseName, "name of the Lease")

@@ -9,6 +9,7 @@ import (
 
 	"github.com/vidra-operator/vidra/controllers/metrics"
 	"github.com/vidra-operator/vidra/controllers/operator"
+	"github.com/vidra-operator/vidra/controllers/webhook"
 )
 
 // WebhookDeps is what the Infrahub webhook receiver gets from the binary.
@@ -28,6 +29,11 @@ type WebhookDeps struct {
 	Logger   klog.Logger
 	// Secret is "name/key" of the shared key in Namespace.
 	Secret string
+	// GitSecret is "name/key" of the Git push webhooks' secret in Namespace.
+	GitSecret string
+	// GitPush receives verified Git pushes (the GitSync controller); while
+	// nil, push deliveries on /git are answered 503.
+	GitPush webhook.GitPushTrigger
 }
 
 // NewWebhookHandler is the hook point for the Infrahub webhook receiver.

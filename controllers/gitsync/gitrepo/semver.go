@@ -205,7 +205,7 @@ func parseComparator(s string) ([]comparator, bool, error) {
 		}
 		return []comparator{{">=", p.next()}}, pre, nil
 	case "<":
-		return []comparator{{"<", lo.WithPreRelease(preOr(p.pre, "0"))}}, pre, nil
+		return []comparator{{"<", lo}}, pre, nil
 	case "<=":
 		if p.parts == 3 {
 			return []comparator{{"<=", lo}}, pre, nil
@@ -232,13 +232,6 @@ func parseComparator(s string) ([]comparator, bool, error) {
 		return []comparator{{">=", lo}, {"<", up.next()}}, pre, nil
 	}
 	return nil, pre, fmt.Errorf("unknown operator in %q", s)
-}
-
-func preOr(pre, def string) string {
-	if pre != "" {
-		return pre
-	}
-	return def
 }
 
 // matches reports whether v is in the range.
