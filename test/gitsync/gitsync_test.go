@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -32,13 +33,33 @@ import (
 	"github.com/vidra-operator/vidra/test/opertest"
 )
 
-var cp *controlplane.ControlPlane
+var (
+	cp *controlplane.ControlPlane
+	// pluginBin is the kubectl-vidra binary built for this run.
+	pluginBin string
+)
 
 func TestMain(m *testing.M) {
-	os.Exit(controlplane.RunMain(m, controlplane.Config{
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "gitsync-test-")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "TestMain: %v\n", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	pluginBin = filepath.Join(dir, "kubectl-vidra")
+	build := exec.Command("go", "build", "-o", pluginBin, "github.com/vidra-operator/vidra/cmd/kubectl-vidra")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "TestMain: building kubectl-vidra: %v\n%s", err, out)
+		return 1
+	}
+	return controlplane.RunMain(m, controlplane.Config{
 		Name:     "gitsync",
 		CRDPaths: []string{filepath.Join("..", "..", "manifests", "crds")},
-	}, &cp))
+	}, &cp)
 }
 
 const (
@@ -428,4 +449,59 @@ func TestSSHHostKeyIsChecked(t *testing.T) {
 	assert.Equal(t, e.git.Fetches(), fetches)
 	stalled := meta.FindStatusCondition(e.gitSync("unknown-host").Status.Conditions, v1alpha1.ConditionStalled)
 	assert.Assert(t, stalled != nil && stalled.Status == metav1.ConditionTrue)
+}
+
+// kubectlVidra runs the plugin against the control plane.
+func kubectlVidra(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(pluginBin, args...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+cp.KubeconfigPath(), "NO_COLOR=1")
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// kubectl vidra status, reconcile, suspend and resume work on GitSyncs.
+func TestPluginOnGitSyncs(t *testing.T) {
+	e := newEnv(t)
+	repo := e.git.NewRepo(t, "platform")
+	first := twoDirectories(t, repo)
+	e.newGitSync("platform", e.git.URL("platform"))
+	e.waitReady("platform", first)
+
+	out, err := kubectlVidra(t, "status", "platform")
+	assert.NilError(t, err, out)
+	for _, want := range []string{"GitSync platform", "Ready", e.git.URL("platform") + " branch main paths apps at " + first[:12] + ` "Two applications"`,
+		"Directory apps/db", "Directory apps/web", "ConfigMap " + e.dest + "/web"} {
+		assert.Assert(t, strings.Contains(out, want), "no %q in:\n%s", want, out)
+	}
+	out, err = kubectlVidra(t, "status", "-o", "name")
+	assert.NilError(t, err, out)
+	assert.Assert(t, strings.Contains(out, "gitsync.infrahub.operators.com/platform\n"), out)
+
+	second := repo.Commit(t, "main", map[string]string{"apps/web/configmap.yaml": configMap("web", "2")}, nil, "Web 2")
+	out, err = kubectlVidra(t, "reconcile", "platform", "--wait", "--timeout", "60s")
+	assert.NilError(t, err, out)
+	assert.Assert(t, strings.Contains(out, "Reconcile of GitSync platform requested"), out)
+	assert.Equal(t, e.gitSync("platform").Status.Commit, second)
+
+	out, err = kubectlVidra(t, "suspend", "gitsync/platform")
+	assert.NilError(t, err, out)
+	assert.Equal(t, out, "GitSync platform suspended\n")
+	assert.Assert(t, e.gitSync("platform").Spec.Suspend)
+	e.eventually("VidraResources suspended", func() (bool, error) {
+		for _, vr := range e.resources("platform") {
+			if !vr.Spec.Suspend {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	out, err = kubectlVidra(t, "resume", "platform")
+	assert.NilError(t, err, out)
+	assert.Equal(t, out, "GitSync platform resumed\n")
+	e.waitReady("platform", second)
+
+	out, err = kubectlVidra(t, "reconcile", "no-such-sync")
+	assert.Assert(t, err != nil)
+	assert.Assert(t, strings.Contains(out, `InfrahubSync or GitSync "no-such-sync" not found`), out)
 }
