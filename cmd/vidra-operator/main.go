@@ -222,6 +222,7 @@ func start(ctx context.Context, logger klog.Logger, o *options, h *health, shutd
 	servers, err := startServers(ctx, logger, o, h, reg, WebhookDeps{
 		Operator: op, Kube: kube, Namespace: namespace, IsLeader: h.isLeader, Registry: reg,
 		Logger: logger.WithName("webhook"), Secret: o.webhookSecret, GitSecret: o.gitWebhookSecret,
+		GitPush: op.GitSyncs,
 	})
 	if err != nil {
 		return err
