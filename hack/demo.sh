@@ -81,6 +81,7 @@ cleanup() {
 		# still runs, so its finalizers delete the synced objects.
 		note "deleting the demo's InfrahubSyncs and what they created…"
 		k delete infrahubsync "${synced_names[@]}" --ignore-not-found --wait=false >/dev/null 2>&1 || true
+		k delete gitsync "${synced_names[@]}" --ignore-not-found --wait=false >/dev/null 2>&1 || true
 		local sel deadline=$((SECONDS + 120))
 		sel="infrahub.operators.com/sync in ($(IFS=,; echo "${synced_names[*]}"))"
 		while ((SECONDS < deadline)); do
@@ -204,8 +205,9 @@ else
 	say "Your cluster: context ${context}, server ${server}"
 	cat <<-EOF
 	The demo will, on that cluster:
-	  - install (server-side apply) the Vidra CRDs infrahubsyncs and vidraresources.infrahub.operators.com
-	  - create namespace ${ns} with a credentials Secret, and InfrahubSyncs named vidra-demo-*
+	  - install (server-side apply) the Vidra CRDs infrahubsyncs, gitsyncs and vidraresources.infrahub.operators.com
+	  - create namespace ${ns} with a credentials Secret, InfrahubSyncs and a GitSync named vidra-demo-*
+	  - create ConfigMaps git-demo-frontend and git-demo-backend in namespace default (from the GitSync)
 	  - create what the sample artifacts declare: namespace web-shop with a Deployment, Service and Ingress
 	    (and the VM samples in namespace vms if the KubeVirt/VirtRigaud CRDs are already installed)
 	The operator and the Infrahub stand-in run on this machine. Ctrl-C deletes what the demo created
@@ -217,7 +219,7 @@ else
 		[[ "${answer}" == yes ]] || die "not confirmed"
 	fi
 	k apply --server-side --field-manager=vidra-demo -f "${root}/manifests/crds" >/dev/null
-	k wait --for=condition=Established --timeout=60s crd/infrahubsyncs.infrahub.operators.com crd/vidraresources.infrahub.operators.com >/dev/null
+	k wait --for=condition=Established --timeout=60s crd/infrahubsyncs.infrahub.operators.com crd/gitsyncs.infrahub.operators.com crd/vidraresources.infrahub.operators.com >/dev/null
 	if ! k get crd virtualmachines.kubevirt.io virtualmachines.infra.virtrigaud.io >/dev/null 2>&1; then
 		vm_crds=()
 		note "the KubeVirt/VirtRigaud CRDs are not in your cluster: syncing the webserver only"
@@ -327,18 +329,82 @@ printf '%s    the change arrived in %ss%s\n' "${green}" "$((SECONDS - changed_at
 show "kubectl -n web-shop get deployment shop -o wide"
 k -n web-shop get deployment shop -o wide
 
+# --- 7. a GitSync served by a local Git server ---------------------------------
+
+say "A Git repository as a source: GitSync served by a local Git server"
+"${root}/hack/git.sh" >/dev/null || die "git is needed for the Git part of the demo (hack/git.sh installs it)"
+if [[ ! -x "${bin}/gitserve" || -z "${DEMO_SKIP_BUILD:-}" ]]; then
+	(cd "${root}" && CGO_ENABLED=0 go build -trimpath -o "${bin}/gitserve" ./hack/gitserve)
+fi
+gitroot="${work}/git"
+gitwork="${work}/git-work"
+g() { git -C "${gitwork}" -c user.name="Vidra demo" -c user.email=demo@vidra.invalid "$@"; }
+mkdir -p "${gitroot}" "${gitwork}/apps/frontend" "${gitwork}/apps/backend"
+git init --quiet --bare --initial-branch=main "${gitroot}/platform.git"
+git init --quiet --initial-branch=main "${gitwork}"
+demo_configmap() { # name value
+	printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: %s\ndata:\n  greeting: "%s"\n' "$1" "$2"
+}
+demo_configmap git-demo-frontend "hello from Git" >"${gitwork}/apps/frontend/configmap.yaml"
+demo_configmap git-demo-backend "hello from Git" >"${gitwork}/apps/backend/configmap.yaml"
+g add --all && g commit --quiet -m "Two applications" && g push --quiet "${gitroot}/platform.git" main
+start gitserve "${work}/gitserve.log" "${bin}/gitserve" -root "${gitroot}" >/dev/null
+wait_until 30 "the Git server (log: ${work}/gitserve.log)" address_in_log "${work}/gitserve.log" "git server listening"
+repo_url="http://$(address_in_log "${work}/gitserve.log" "git server listening")/platform.git"
+note "serving ${repo_url} (git http-backend); the operator reads it with go-git, no git binary"
+gityaml="$(cat <<-EOF
+	apiVersion: infrahub.operators.com/v1alpha1
+	kind: GitSync
+	metadata:
+	  name: vidra-demo-git
+	spec:
+	  url: ${repo_url}
+	  ref:
+	    branch: main
+	  paths: [apps]
+	  layout: Directory
+	  destination:
+	    namespace: default
+	  interval: 30s
+	EOF
+)"
+printf '%s\n' "${gityaml}"
+printf '%s\n' "${gityaml}" | k apply -f - >/dev/null
+synced_names+=(vidra-demo-git)
+k wait --for=condition=Ready --timeout=120s gitsync/vidra-demo-git >/dev/null ||
+	{ k get gitsync vidra-demo-git -o yaml; die "GitSync vidra-demo-git did not become Ready"; }
+show "kubectl get gitsyncs -o wide"
+k get gitsyncs -o wide
+show "kubectl get configmaps git-demo-frontend git-demo-backend"
+k get configmaps git-demo-frontend git-demo-backend
+
+say "A commit changing apps/frontend: only its VidraResource is rewritten"
+demo_configmap git-demo-frontend "hello again from Git" >"${gitwork}/apps/frontend/configmap.yaml"
+g commit --quiet -am "New frontend greeting" && g push --quiet "${gitroot}/platform.git" main
+note "the GitSync asks the repository every 30s (ls-remote only while nothing moved); asking it now:"
+show "kubectl annotate gitsync vidra-demo-git infrahub.operators.com/reconcile-requested-at=\$(date +%s) --overwrite"
+changed_at=${SECONDS}
+k annotate gitsync vidra-demo-git "infrahub.operators.com/reconcile-requested-at=$(date +%s)" --overwrite >/dev/null
+greeting_changed() { [[ "$(k get configmap git-demo-frontend -o jsonpath='{.data.greeting}')" == "hello again from Git" ]]; }
+wait_until 60 "the commit to arrive" greeting_changed
+printf '%s    the commit arrived in %ss%s\n' "${green}" "$((SECONDS - changed_at))" "${reset}"
+show "kubectl get gitsync vidra-demo-git -o jsonpath='{.status.commitMessage}'"
+k get gitsync vidra-demo-git -o jsonpath='{.status.commitMessage}{"\n"}'
+
 if [[ -n "${noninteractive}" ]]; then
 	say "Demo complete in $(elapsed) (non-interactive: cleaning up)"
 	exit 0
 fi
 
-# --- 7. over to you -------------------------------------------------------------
+# --- 8. over to you -------------------------------------------------------------
 
 say "Try it yourself (Ctrl-C here stops everything and cleans up)"
 cat <<-EOF
 	  export KUBECONFIG=${kc}
 	  kubectl get vidra                                   # syncs and resources, with readiness
 	  kubectl describe infrahubsync vidra-demo-webservers # conditions and events
+	  kubectl describe gitsync vidra-demo-git             # commit, units, conditions and events
+	  git -C ${gitwork} commit -am '…' && git -C ${gitwork} push ${gitroot}/platform.git main   # then wait 30s
 	  kubectl -n web-shop scale deployment shop --replicas=1   # drift: Vidra puts 3 back at once
 	  curl -s -X POST --data-binary @my.yaml '${infrahub}/__fake__/artifacts?name=Webserver_Manifest&target=webserver-shop'
 	  curl -s ${metrics}/metrics | grep ^vidra_

@@ -19,8 +19,10 @@ import (
 	"github.com/vidra-operator/vidra/controllers/infrahubsync"
 )
 
-const reconcileUsage = `Ask the operator to reconcile an InfrahubSync now: Infrahub is read again
-and changed artifacts are written to their VidraResources. The request is the
+const reconcileUsage = `Ask the operator to reconcile an InfrahubSync or a GitSync now: Infrahub or
+the repository is read again and changed artifacts or directories are
+written to their VidraResources. A sync is NAME (an InfrahubSync, else a
+GitSync), infrahubsync/NAME or gitsync/NAME. The request is the
 annotation ` + v1alpha1.AnnotationReconcileRequestedAt + `
 set to the current time; the operator echoes it in status.lastHandledReconcileAt.
 
@@ -56,16 +58,15 @@ func runReconcile(ctx context.Context, a *app, args []string) error {
 	if *timeout <= 0 {
 		return usagef("reconcile", "--timeout must be positive")
 	}
-	name := pos[0]
 	c, err := a.clients()
 	if err != nil {
 		return err
 	}
-	syncs := c.vidra.InfrahubV1alpha1().InfrahubSyncs()
-	sync, err := syncs.Get(ctx, name, metav1.GetOptions{})
+	sync, err := getSync(ctx, c, pos[0])
 	if err != nil {
-		return syncGetError(name, err)
+		return err
 	}
+	name := sync.Name
 	requested := a.now().UTC().Format(time.RFC3339Nano)
 	patch, err := annotationPatch(requested)
 	if err != nil {
@@ -96,10 +97,10 @@ func runReconcile(ctx context.Context, a *app, args []string) error {
 		}
 		sort.Strings(resources)
 	}
-	if _, err := syncs.Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
-		return syncGetError(name, err)
+	if err := sync.patch(ctx, c, patch); err != nil {
+		return err
 	}
-	what := "InfrahubSync " + name
+	what := sync.String()
 	if len(resources) > 0 {
 		what += fmt.Sprintf(" and its %d VidraResources", len(resources))
 	}
@@ -112,7 +113,7 @@ func runReconcile(ctx context.Context, a *app, args []string) error {
 	defer cancel()
 	var last string
 	for {
-		done, msg, err := reconcileDone(waitCtx, c, name, requested, resources)
+		done, msg, err := reconcileDone(waitCtx, c, sync, requested, resources)
 		if err != nil {
 			return err
 		}
@@ -154,15 +155,15 @@ var errFailed = errors.New("reconcile failed")
 // reconcileDone reports whether the request was handled and all is Ready.
 // A Stalled or failed object is an error carrying its condition message;
 // otherwise msg says what is still awaited.
-func reconcileDone(ctx context.Context, c *clients, name, requested string, resources []string) (bool, string, error) {
-	sync, err := c.vidra.InfrahubV1alpha1().InfrahubSyncs().Get(ctx, name, metav1.GetOptions{})
+func reconcileDone(ctx context.Context, c *clients, target *syncObject, requested string, resources []string) (bool, string, error) {
+	sync, err := getSync(ctx, c, strings.ToLower(target.Kind)+"/"+target.Name)
 	if err != nil {
 		if ctx.Err() != nil {
 			return false, "", nil // the caller reports the timeout
 		}
-		return false, "", syncGetError(name, err)
+		return false, "", err
 	}
-	ok, msg, err := handled("InfrahubSync "+name, sync.Status.LastHandledReconcileAt, requested, sync.Status.Conditions, sync.Generation)
+	ok, msg, err := handled(sync.String(), sync.LastHandled, requested, sync.Conditions, sync.Generation)
 	if err != nil || !ok {
 		return false, msg, err
 	}

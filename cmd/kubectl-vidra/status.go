@@ -19,9 +19,10 @@ import (
 	"github.com/vidra-operator/vidra/controllers/infrahubsync"
 )
 
-const statusUsage = `Show InfrahubSyncs as a tree: each sync, the artifacts Infrahub listed, the
-VidraResource written for each artifact and the objects it manages, with
-their readiness, last error and age. Objects on the local cluster are read
+const statusUsage = `Show InfrahubSyncs and GitSyncs as a tree: each sync, the artifacts Infrahub
+listed (or the directories and files of the commit a GitSync read), the
+VidraResource written for each and the objects it manages, with their
+readiness, last error and age. Objects on the local cluster are read
 live; objects on other clusters are listed from the inventory only.
 
 Without a sync name every sync is shown, followed by VidraResources that no
@@ -48,6 +49,8 @@ type statusReport struct {
 }
 
 type syncReport struct {
+	// Kind is GitSync for a GitSync, empty for an InfrahubSync.
+	Kind                   string           `json:"kind,omitempty"`
 	Name                   string           `json:"name"`
 	State                  string           `json:"state"`
 	Reason                 string           `json:"reason,omitempty"`
@@ -67,12 +70,16 @@ type syncReport struct {
 	ObservedGeneration     int64            `json:"observedGeneration"`
 	CreationTimestamp      time.Time        `json:"creationTimestamp"`
 	Artifacts              []artifactReport `json:"artifacts"`
+	// Git is the repository side of a GitSync.
+	Git *gitReport `json:"git,omitempty"`
 	// Unlisted are the sync's VidraResources whose artifact is not in the
 	// last listing (about to be pruned, or kept by the empty-listing guard).
 	Unlisted []resourceReport `json:"unlistedResources,omitempty"`
 }
 
 type artifactReport struct {
+	// Unit is Directory or File for a GitSync's units, empty for artifacts.
+	Unit     string          `json:"unit,omitempty"`
 	ID       string          `json:"id"`
 	Name     string          `json:"name,omitempty"`
 	Target   string          `json:"target,omitempty"`
@@ -167,7 +174,11 @@ func runStatus(ctx context.Context, a *app, args []string) error {
 // the live objects of the local cluster.
 func gatherStatus(ctx context.Context, c *clients, name string) (*statusReport, error) {
 	var syncs []v1alpha1.InfrahubSync
-	if name != "" {
+	gitSyncs, err := listGitSyncs(ctx, c, name)
+	if err != nil {
+		return nil, err
+	}
+	if name != "" && len(gitSyncs) == 0 {
 		s, err := c.vidra.InfrahubV1alpha1().InfrahubSyncs().Get(ctx, name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			return nil, fmt.Errorf("InfrahubSync %q not found", name)
@@ -176,7 +187,7 @@ func gatherStatus(ctx context.Context, c *clients, name string) (*statusReport, 
 			return nil, fmt.Errorf("get InfrahubSync %s: %w", name, err)
 		}
 		syncs = []v1alpha1.InfrahubSync{*s}
-	} else {
+	} else if name == "" {
 		list, err := c.vidra.InfrahubV1alpha1().InfrahubSyncs().List(ctx, metav1.ListOptions{})
 		if err != nil {
 			return nil, fmt.Errorf("list InfrahubSyncs: %w", err)
@@ -203,6 +214,13 @@ func gatherStatus(ctx context.Context, c *clients, name string) (*statusReport, 
 			used[vr.Name] = true
 		}
 		report.Syncs = append(report.Syncs, syncStatus(&syncs[i], owned))
+	}
+	for i := range gitSyncs {
+		owned := ownedByUID(gitSyncs[i].Name, gitSyncs[i].UID, vrs)
+		for _, vr := range owned {
+			used[vr.Name] = true
+		}
+		report.Syncs = append(report.Syncs, gitSyncStatus(&gitSyncs[i], owned))
 	}
 	if name == "" {
 		for i := range vrs {
@@ -420,6 +438,7 @@ func timeOf(t *metav1.Time) *time.Time {
 // The prefixes of kubectl's -o name.
 const (
 	syncResourceName     = "infrahubsync.infrahub.operators.com/"
+	gitSyncResourceName  = "gitsync.infrahub.operators.com/"
 	resourceResourceName = "vidraresource.infrahub.operators.com/"
 )
 
@@ -429,6 +448,10 @@ func reportNames(r *statusReport) []string {
 	const syncPrefix, vrPrefix = syncResourceName, resourceResourceName
 	var out []string
 	for _, s := range r.Syncs {
+		if s.Kind == kindGitSync {
+			out = append(out, gitSyncResourceName+s.Name)
+			continue
+		}
 		out = append(out, syncPrefix+s.Name)
 	}
 	for _, s := range r.Syncs {

@@ -4,20 +4,19 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 )
 
-const suspendUsage = `Suspend InfrahubSyncs: Infrahub is no longer read and nothing is applied or
-pruned, by the sync or by its VidraResources. Objects already applied stay as
-they are. Sets spec.suspend to true.
+const suspendUsage = `Suspend InfrahubSyncs or GitSyncs: Infrahub or the repository is no longer
+read and nothing is applied or pruned, by the sync or by its VidraResources.
+Objects already applied stay as they are. Sets spec.suspend to true.
+A sync is NAME (an InfrahubSync, else a GitSync), infrahubsync/NAME or
+gitsync/NAME.
 
 Usage:
   kubectl vidra suspend <sync> [<sync>...] [-o name]`
 
-const resumeUsage = `Resume suspended InfrahubSyncs: sets spec.suspend to false, so the operator
-reads Infrahub and applies again right away.
+const resumeUsage = `Resume suspended InfrahubSyncs or GitSyncs: sets spec.suspend to false, so
+the operator reads Infrahub or the repository and applies again right away.
 
 Usage:
   kubectl vidra resume <sync> [<sync>...] [-o name]`
@@ -49,29 +48,28 @@ func setSuspend(ctx context.Context, a *app, args []string, command, usage strin
 		return err
 	}
 	word := map[bool]string{true: "suspended", false: "resumed"}[suspend]
-	for _, name := range pos {
-		syncs := c.vidra.InfrahubV1alpha1().InfrahubSyncs()
-		s, err := syncs.Get(ctx, name, metav1.GetOptions{})
+	for _, arg := range pos {
+		s, err := getSync(ctx, c, arg)
 		if err != nil {
-			return syncGetError(name, err)
+			return err
 		}
-		if s.Spec.Suspend == suspend {
+		if s.Suspend == suspend {
 			state := map[bool]string{true: "suspended", false: "not suspended"}[suspend]
 			if output.value == "name" {
-				fmt.Fprintln(a.stdout, syncResourceName+name)
+				fmt.Fprintln(a.stdout, s.resourceName())
 				continue
 			}
-			fmt.Fprintf(a.stdout, "InfrahubSync %s is already %s\n", name, state)
+			fmt.Fprintf(a.stdout, "%s is already %s\n", s, state)
 			continue
 		}
-		if _, err := syncs.Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
-			return syncGetError(name, err)
+		if err := s.patch(ctx, c, patch); err != nil {
+			return err
 		}
 		if output.value == "name" {
-			fmt.Fprintln(a.stdout, syncResourceName+name)
+			fmt.Fprintln(a.stdout, s.resourceName())
 			continue
 		}
-		fmt.Fprintf(a.stdout, "InfrahubSync %s %s\n", name, word)
+		fmt.Fprintf(a.stdout, "%s %s\n", s, word)
 	}
 	return nil
 }

@@ -75,20 +75,28 @@ func statusTree(r *statusReport, now time.Time, p painter) []*treeNode {
 }
 
 func syncNode(s *syncReport, now time.Time, p painter) *treeNode {
+	kind := "InfrahubSync"
+	if s.Kind != "" {
+		kind = s.Kind
+	}
 	n := &treeNode{text: joinFields(
-		"InfrahubSync "+p.bold(s.Name),
+		kind+" "+p.bold(s.Name),
 		p.state(s.State),
 		"age "+age(now, s.CreationTimestamp),
 	)}
 	if s.Message != "" {
 		n.details = append(n.details, s.Message)
 	}
-	source := fmt.Sprintf("source: %s branch %s", s.InfrahubAPIURL, s.Branch)
-	if s.TargetDate != "" {
-		source += " at " + s.TargetDate
+	if s.Git != nil {
+		n.details = append(n.details, gitSource(s.Git))
+	} else {
+		source := fmt.Sprintf("source: %s branch %s", s.InfrahubAPIURL, s.Branch)
+		if s.TargetDate != "" {
+			source += " at " + s.TargetDate
+		}
+		source += " artifact " + s.ArtifactName
+		n.details = append(n.details, source)
 	}
-	source += " artifact " + s.ArtifactName
-	n.details = append(n.details, source)
 	dest := "destination: " + s.Destination
 	if s.Destination == "local" {
 		dest = "destination: local cluster"
@@ -109,7 +117,7 @@ func syncNode(s *syncReport, now time.Time, p painter) *treeNode {
 		n.details = append(n.details, p.red("last error: "+s.LastError))
 	}
 	if len(s.Artifacts) == 0 && len(s.Unlisted) == 0 {
-		n.details = append(n.details, p.dim("no artifacts listed"))
+		n.details = append(n.details, p.dim(map[bool]string{false: "no artifacts listed", true: "no manifests read"}[s.Git != nil]))
 	}
 	for i := range s.Artifacts {
 		n.children = append(n.children, artifactNode(&s.Artifacts[i], now, p))
@@ -130,6 +138,10 @@ func artifactNode(a *artifactReport, now time.Time, p painter) *treeNode {
 		status = stateUnknown
 	}
 	fields := []string{label, p.state(status)}
+	if a.Unit != "" {
+		// A directory or file of a commit has no state of its own.
+		fields = []string{a.Unit + " " + a.ID}
+	}
 	if a.Checksum != "" && p.wide {
 		fields = append(fields, p.dim("checksum "+a.Checksum))
 	} else if a.Checksum != "" {

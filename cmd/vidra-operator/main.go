@@ -32,6 +32,7 @@ import (
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 
+	"github.com/vidra-operator/vidra/controllers/gitsync/gitrepo"
 	"github.com/vidra-operator/vidra/controllers/metrics"
 	"github.com/vidra-operator/vidra/controllers/operator"
 	"github.com/vidra-operator/vidra/infrahub"
@@ -201,6 +202,8 @@ func start(ctx context.Context, logger klog.Logger, o *options, h *health, shutd
 		InfrahubConcurrency:   o.infrahubRequests,
 		CacheBytes:            int64(o.cacheBytes),
 		MaxManifestBytes:      int64(o.maxManifestBytes),
+		GitInterval:           o.gitInterval,
+		GitLimits:             gitrepo.Limits{MaxBytes: int64(o.gitMaxBytes), Timeout: o.gitTimeout},
 		RemoteTimeout:         o.remoteTimeout,
 		ClusterIdleGrace:      o.clusterIdleGrace,
 		Metrics:               m,
@@ -229,6 +232,7 @@ func start(ctx context.Context, logger klog.Logger, o *options, h *health, shutd
 	servers, err := startServers(ctx, logger, o, h, reg, WebhookDeps{
 		Operator: op, Kube: kube, Namespace: namespace, IsLeader: h.isLeader, Registry: reg,
 		Logger: logger.WithName("webhook"), Secret: o.webhookSecret, GitSecret: o.gitWebhookSecret,
+		GitPush: op.GitSyncs,
 	})
 	if err != nil {
 		return err

@@ -39,6 +39,9 @@ type options struct {
 	infrahubCAFile    string
 	cacheBytes        byteSize
 	maxManifestBytes  byteSize
+	gitInterval       time.Duration
+	gitTimeout        time.Duration
+	gitMaxBytes       byteSize
 
 	metricsAddr   string
 	pprofAddr     string
@@ -124,6 +127,10 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.infrahubCAFile, "infrahub-ca-file", "", "PEM file of CA certificates trusted for every Infrahub, besides the system roots")
 	fs.Var(&o.cacheBytes, "artifact-cache-size", "memory bound of the artifact content cache (e.g. 256Mi)")
 	fs.Var(&o.maxManifestBytes, "max-manifest-bytes", "largest artifact written to a VidraResource (e.g. 16Mi); a larger one is reported on its InfrahubSync and nothing applied from it before is touched")
+	fs.DurationVar(&o.gitInterval, "git-interval", 0, "default interval at which a GitSync asks its repository where its ref points (its spec.interval wins); 0: the sync interval")
+	fs.DurationVar(&o.gitTimeout, "git-timeout", 2*time.Minute, "bound on each Git ref listing and fetch")
+	o.gitMaxBytes = 64 << 20
+	fs.Var(&o.gitMaxBytes, "git-max-size", "bound on the data one Git fetch receives (e.g. 64Mi); a larger repository is reported, not read")
 
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "address serving /metrics (Prometheus text format); \"0\" turns it off")
 	fs.StringVar(&o.pprofAddr, "pprof-bind-address", "0", "address serving Go's /debug/pprof/ profiles (heap, CPU) for diagnosing memory and CPU use; \"0\" (the default) turns it off")
@@ -184,6 +191,7 @@ func (o *options) validate() error {
 	positive("infrahub-timeout", o.infrahubTimeout)
 	positive("remote-timeout", o.remoteTimeout)
 	positive("cluster-idle-grace", o.clusterIdleGrace)
+	positive("git-timeout", o.gitTimeout)
 	positive("shutdown-timeout", o.shutdownTimeout)
 	if o.cacheBytes <= 0 {
 		errs = append(errs, errors.New("-artifact-cache-size must be positive"))

@@ -72,7 +72,7 @@ func preflight(ctx context.Context, logger klog.Logger, disc discovery.Discovery
 		}
 	}
 	var missing []string
-	for _, resource := range []string{"infrahubsyncs", "vidraresources"} {
+	for _, resource := range []string{"infrahubsyncs", "gitsyncs", "vidraresources"} {
 		if !served[resource] {
 			missing = append(missing, resource+"."+v1alpha1.SchemeGroupVersion.Group)
 		}

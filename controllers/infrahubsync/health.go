@@ -20,6 +20,14 @@ func (c *Controller) healthSummary(sync *v1alpha1.InfrahubSync, status *v1alpha1
 	if err != nil {
 		return
 	}
+	var cond metav1.Condition
+	status.Health, cond = HealthOf(owned, sync.Generation)
+	meta.SetStatusCondition(&status.Conditions, cond)
+}
+
+// HealthOf adds up the health of a sync's VidraResources: the summary and
+// the Healthy condition, for any sync kind.
+func HealthOf(owned []*v1alpha1.VidraResource, generation int64) (*v1alpha1.HealthSummary, metav1.Condition) {
 	sum := v1alpha1.HealthSummary{Status: v1alpha1.HealthCurrent}
 	var unhealthy []string
 	for _, vr := range owned {
@@ -38,13 +46,12 @@ func (c *Controller) healthSummary(sync *v1alpha1.InfrahubSync, status *v1alpha1
 			unhealthy = append(unhealthy, fmt.Sprintf("%s is %s", vr.Name, h.Status))
 		}
 	}
-	status.Health = &sum
 	sort.Strings(unhealthy)
 	shown := unhealthy
 	if len(shown) > 5 {
 		shown = append(shown[:5:5], fmt.Sprintf("and %d more", len(unhealthy)-5))
 	}
-	cond := metav1.Condition{Type: v1alpha1.ConditionHealthy, Reason: sum.Status, ObservedGeneration: sync.Generation}
+	cond := metav1.Condition{Type: v1alpha1.ConditionHealthy, Reason: sum.Status, ObservedGeneration: generation}
 	total := sum.Current + sum.InProgress + sum.Failed + sum.Unknown
 	switch sum.Status {
 	case v1alpha1.HealthCurrent:
@@ -57,7 +64,7 @@ func (c *Controller) healthSummary(sync *v1alpha1.InfrahubSync, status *v1alpha1
 	if cond.Message == "" {
 		cond.Message = fmt.Sprintf("%d failed, %d in progress, %d unknown of %d objects: %s", sum.Failed, sum.InProgress, sum.Unknown, total, strings.Join(shown, "; "))
 	}
-	meta.SetStatusCondition(&status.Conditions, cond)
+	return &sum, cond
 }
 
 // healthOf is what a sync's status depends on in a VidraResource's health.

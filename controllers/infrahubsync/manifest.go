@@ -29,24 +29,24 @@ type ManifestChunkStore interface {
 
 // storeManifest puts the layout's manifest into want. Chunks are written
 // first: a VidraResource never names a chunk that does not exist yet.
-func (c *Controller) storeManifest(ctx context.Context, sync *v1alpha1.InfrahubSync, name string, layout manifeststore.Layout, want *v1alpha1.VidraResourceSpec) error {
-	layout.SetOn(want, c.opts.Namespace, name)
+func (w Writer) storeManifest(ctx context.Context, owner Owner, name string, layout manifeststore.Layout, want *v1alpha1.VidraResourceSpec) error {
+	layout.SetOn(want, w.Namespace, name)
 	if len(layout.Parts) == 0 {
 		return nil
 	}
-	if c.opts.Manifests == nil {
+	if w.Manifests == nil {
 		return errors.New("the manifest needs ConfigMaps to be stored and this operator cannot write them")
 	}
 	// Owned by the sync, which exists before the VidraResource does, so
 	// the chunks go with it; the sync removes them with its VidraResource.
-	owner := metav1.OwnerReference{APIVersion: v1alpha1.SchemeGroupVersion.String(), Kind: "InfrahubSync", Name: sync.Name, UID: sync.UID}
-	return c.opts.Manifests.Write(ctx, layout.ChunkObjects(c.opts.Namespace, name, owner))
+	ref := metav1.OwnerReference{APIVersion: owner.Ref.APIVersion, Kind: owner.Ref.Kind, Name: owner.Ref.Name, UID: owner.Ref.UID}
+	return w.Manifests.Write(ctx, layout.ChunkObjects(w.Namespace, name, ref))
 }
 
 // pruneChunks removes the chunks of a manifest the VidraResource no longer
 // names, once the write that replaced it succeeded.
-func (c *Controller) pruneChunks(ctx context.Context, before, after *v1alpha1.VidraResource) {
-	if c.opts.Manifests == nil || before == nil || before.Spec.ManifestChunks == nil {
+func (w Writer) pruneChunks(ctx context.Context, before, after *v1alpha1.VidraResource) {
+	if w.Manifests == nil || before == nil || before.Spec.ManifestChunks == nil {
 		return
 	}
 	keep := ""
@@ -56,18 +56,18 @@ func (c *Controller) pruneChunks(ctx context.Context, before, after *v1alpha1.Vi
 			return
 		}
 	}
-	if err := c.opts.Manifests.Prune(ctx, before.Spec.ManifestChunks.Namespace, after.Name, keep); err != nil {
+	if err := w.Manifests.Prune(ctx, before.Spec.ManifestChunks.Namespace, after.Name, keep); err != nil {
 		// Left over chunks cost space only; they go with the sync.
 		klog.FromContext(ctx).Error(err, "Removing old manifest chunks failed", "vidraresource", after.Name)
 	}
 }
 
 // dropChunks removes the chunks of a VidraResource the sync removed.
-func (c *Controller) dropChunks(ctx context.Context, vr *v1alpha1.VidraResource) {
-	if c.opts.Manifests == nil || vr.Spec.ManifestChunks == nil {
+func (w Writer) dropChunks(ctx context.Context, vr *v1alpha1.VidraResource) {
+	if w.Manifests == nil || vr.Spec.ManifestChunks == nil {
 		return
 	}
-	if err := c.opts.Manifests.Prune(ctx, vr.Spec.ManifestChunks.Namespace, vr.Name, ""); err != nil {
+	if err := w.Manifests.Prune(ctx, vr.Spec.ManifestChunks.Namespace, vr.Name, ""); err != nil {
 		klog.FromContext(ctx).Error(err, "Removing manifest chunks failed", "vidraresource", vr.Name)
 	}
 }

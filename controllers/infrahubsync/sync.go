@@ -26,7 +26,6 @@ import (
 	"github.com/vidra-operator/vidra/controllers/internal/conditions"
 	"github.com/vidra-operator/vidra/controllers/internal/statusapply"
 	"github.com/vidra-operator/vidra/controllers/internal/workloop"
-	"github.com/vidra-operator/vidra/controllers/manifeststore"
 	"github.com/vidra-operator/vidra/controllers/shard"
 	"github.com/vidra-operator/vidra/infrahub"
 )
@@ -235,7 +234,7 @@ func (c *Controller) sync(ctx context.Context, sync *v1alpha1.InfrahubSync) (tim
 				continue
 			}
 			removed[vr.Name] = true
-			c.dropChunks(ctx, vr)
+			c.writer().dropChunks(ctx, vr)
 			c.written.drop(vr.Name, vr.UID)
 			changed++
 			c.event(sync, corev1.EventTypeNormal, "Pruned", "Delete", "Removed VidraResource %s: its artifact is no longer in Infrahub", vr.Name)
@@ -354,86 +353,34 @@ func dedupe(in []infrahub.Artifact) []infrahub.Artifact {
 	return out
 }
 
-// ensureResource creates or updates the VidraResource of one Ready artifact.
-// The content is downloaded only when the checksum or storage id differs
-// from what the VidraResource holds.
+// ensureResource creates or updates the VidraResource of one Ready artifact
+// through the shared unit writer. The content is downloaded only when the
+// checksum or storage id differs from what the VidraResource holds.
 func (c *Controller) ensureResource(ctx context.Context, sync *v1alpha1.InfrahubSync, a infrahub.Artifact, name string,
 	existing *v1alpha1.VidraResource, contents map[string]fetched, branch string) (*v1alpha1.VidraResource, error) {
-	if existing != nil && existing.DeletionTimestamp != nil {
-		// On its way out (e.g. the artifact came back while it was being
-		// cleaned up); it is written again once it is gone.
-		return nil, nil
-	}
-	if existing == nil {
-		if other, err := c.vrs.Get(name); err == nil {
-			// Same name, another owner: most likely the leftover of a sync
-			// that was deleted and recreated, on its way out through GC.
-			return nil, fmt.Errorf("VidraResource %s exists but belongs to another InfrahubSync (uid %s); waiting for it to go", name, ownerUID(other))
-		}
-	}
 	want := desiredSpec(sync, a, branch)
-	if existing != nil && sameContent(existing, a) {
-		// Same content: keep the manifest, update only settings that changed.
-		manifeststore.SameStorage(&want, &existing.Spec)
-		if apiequality.Semantic.DeepEqual(existing.Spec, want) && labelsMatch(existing, sync, a) {
-			if !shard.Same(existing, sync) {
-				// The sync moved between shards this instance handles.
-				return c.relabel(ctx, existing, sync)
-			}
-			return nil, nil
-		}
-	} else {
+	unit := Unit{Source: *want.Source, Label: artifactLabel(a), Content: func(context.Context) ([]byte, error) {
+		// Downloaded off the worker pool before this pass (see jobs.go).
 		got, ok := contents[contentKey(a)]
 		if !ok {
-			return nil, fmt.Errorf("download %s: not downloaded yet", artifactLabel(a))
+			return nil, errors.New("not downloaded yet")
 		}
-		if got.err != nil {
-			return nil, fmt.Errorf("download %s: %v", artifactLabel(a), got.err)
-		}
-		content := got.content
-		if strings.TrimSpace(string(content)) == "" {
-			return nil, fmt.Errorf("%s is empty; keeping what was applied before", artifactLabel(a))
-		}
-		layout, err := manifeststore.Plan(content, c.opts.MaxManifestBytes)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w; keeping what was applied before", artifactLabel(a), err)
-		}
-		if err := c.storeManifest(ctx, sync, name, layout, &want); err != nil {
-			return nil, fmt.Errorf("%s: %w", artifactLabel(a), err)
-		}
+		return got.content, got.err
+	}}
+	want.Source = nil
+	owner := OwnerOf(sync, "InfrahubSync", want)
+	owner.Labels = resourceLabels(sync, a)
+	if _, ok := shard.Of(sync); !ok {
+		// Moved to the main instance: the old shard's label goes.
+		owner.Unset = []string{shard.Label}
 	}
+	return c.writer().Ensure(ctx, owner, unit, name, existing)
+}
 
-	// Server-side apply: create or update in one call, with no
-	// resourceVersion to conflict with the status writes of the
-	// VidraResource controller. Fields the sync stops setting go away.
-	spec, err := specMap(want)
-	if err != nil {
-		return nil, err
-	}
-	patch, err := json.Marshal(map[string]any{
-		"apiVersion": v1alpha1.SchemeGroupVersion.String(),
-		"kind":       "VidraResource",
-		"metadata": map[string]any{
-			"name":            name,
-			"labels":          resourceLabels(sync, a),
-			"ownerReferences": []metav1.OwnerReference{*metav1.NewControllerRef(sync, v1alpha1.SchemeGroupVersion.WithKind("InfrahubSync"))},
-			// Set at creation so the objects are cleaned up even if the
-			// VidraResource is deleted before its first reconcile.
-			"finalizers": []string{v1alpha1.VidraResourceFinalizer},
-		},
-		"spec": spec,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("encode VidraResource %s: %w", name, err)
-	}
-	force := true
-	written, err := c.client.InfrahubV1alpha1().VidraResources().Patch(ctx, name, types.ApplyPatchType, patch,
-		metav1.PatchOptions{FieldManager: v1alpha1.FieldManager, Force: &force})
-	if err != nil {
-		return nil, fmt.Errorf("write VidraResource %s for %s: %v", name, artifactLabel(a), err)
-	}
-	c.pruneChunks(ctx, existing, written)
-	return written, nil
+// writer is the unit writer of this controller's VidraResources.
+func (c *Controller) writer() Writer {
+	return Writer{Client: c.client, Resources: c.vrs, Manifests: c.opts.Manifests,
+		Namespace: c.opts.Namespace, MaxManifestBytes: c.opts.MaxManifestBytes}
 }
 
 // specMap is the spec to apply. suspend is always present: while a sync is
@@ -487,24 +434,12 @@ func desiredSpec(sync *v1alpha1.InfrahubSync, a infrahub.Artifact, branch string
 }
 
 func resourceLabels(sync *v1alpha1.InfrahubSync, a infrahub.Artifact) map[string]string {
-	l := map[string]string{LabelSyncKey: SyncLabelValue(sync.Name)}
+	l := UnitLabels(sync.Name, a.ID)
 	if v, ok := shard.Of(sync); ok {
 		// Its VidraResources go to the instance of its shard.
 		l[shard.Label] = v
 	}
-	if len(validation.IsValidLabelValue(a.ID)) == 0 {
-		l[v1alpha1.LabelArtifact] = a.ID
-	}
 	return l
-}
-
-func labelsMatch(vr *v1alpha1.VidraResource, sync *v1alpha1.InfrahubSync, a infrahub.Artifact) bool {
-	for k, v := range resourceLabels(sync, a) {
-		if vr.Labels[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 // LabelSyncKey labels each VidraResource with its sync.

@@ -24,6 +24,8 @@ import (
 
 	v1alpha1 "github.com/vidra-operator/vidra/apis/infrahub/v1alpha1"
 	"github.com/vidra-operator/vidra/controllers/cluster"
+	"github.com/vidra-operator/vidra/controllers/gitsync"
+	"github.com/vidra-operator/vidra/controllers/gitsync/gitrepo"
 	"github.com/vidra-operator/vidra/controllers/infrahubsync"
 	"github.com/vidra-operator/vidra/controllers/manifeststore"
 	"github.com/vidra-operator/vidra/controllers/metrics"
@@ -95,11 +97,20 @@ type Config struct {
 	RequestObserver infrahub.RequestObserver
 	// Sources replaces the Infrahub client pool (tests).
 	Sources infrahubsync.Sources
+
+	// GitInterval is the default polling interval of a GitSync; zero
+	// uses SyncInterval.
+	GitInterval time.Duration
+	// GitLimits bound each Git fetch: size received and time taken.
+	GitLimits gitrepo.Limits
+	// GitRemote replaces the Git client (tests).
+	GitRemote gitsync.Remote
 }
 
 // Operator is a ready-to-run Vidra.
 type Operator struct {
 	Syncs     *infrahubsync.Controller
+	GitSyncs  *gitsync.Controller
 	Resources *vidraresource.Controller
 	Clusters  *cluster.Manager
 	Cache     *infrahub.Cache
@@ -249,6 +260,28 @@ func New(cfg Config) (*Operator, error) {
 	if err != nil {
 		return nil, err
 	}
+
+	remote := cfg.GitRemote
+	if remote == nil {
+		remote = gitrepo.New(cfg.GitLimits)
+	}
+	gitInterval := cfg.GitInterval
+	if gitInterval <= 0 {
+		gitInterval = cfg.SyncInterval
+	}
+	o.GitSyncs, err = gitsync.NewController(vidra,
+		o.vidraInformer.Infrahub().V1alpha1().GitSyncs(),
+		o.vidraInformer.Infrahub().V1alpha1().VidraResources(),
+		secrets, remote, recorder, cfg.Metrics, gitsync.Options{
+			Namespace:        cfg.Namespace,
+			Workers:          cfg.SyncWorkers,
+			Interval:         gitInterval,
+			Manifests:        manifeststore.ClientStore{Client: kube},
+			MaxManifestBytes: cfg.MaxManifestBytes,
+		})
+	if err != nil {
+		return nil, err
+	}
 	return o, nil
 }
 
@@ -291,8 +324,8 @@ func (o *Operator) Run(ctx context.Context) error {
 
 	var wg sync.WaitGroup
 	wg.Go(func() { o.Clusters.Run(ctx) })
-	errs := make(chan error, 2)
-	for _, run := range []func(context.Context) error{o.Syncs.Run, o.Resources.Run} {
+	errs := make(chan error, 3)
+	for _, run := range []func(context.Context) error{o.Syncs.Run, o.GitSyncs.Run, o.Resources.Run} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -38,6 +38,16 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &infrahubv1alpha1.ArtifactStatusApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("Destination"):
 		return &infrahubv1alpha1.DestinationApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("GitRef"):
+		return &infrahubv1alpha1.GitRefApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("GitSync"):
+		return &infrahubv1alpha1.GitSyncApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("GitSyncSpec"):
+		return &infrahubv1alpha1.GitSyncSpecApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("GitSyncStatus"):
+		return &infrahubv1alpha1.GitSyncStatusApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("GitUnitStatus"):
+		return &infrahubv1alpha1.GitUnitStatusApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("HealthSummary"):
 		return &infrahubv1alpha1.HealthSummaryApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("InfrahubSource"):

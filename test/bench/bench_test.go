@@ -479,7 +479,7 @@ func apiRequests(ctx context.Context, b *testing.B, c clients, verbs map[string]
 		b.Fatal(err)
 	}
 	keep := map[string]bool{"deployments": true, "serviceaccounts": true, "services": true, "ingresses": true,
-		"vidraresources": true, "infrahubsyncs": true, "events": true}
+		"vidraresources": true, "infrahubsyncs": true, "gitsyncs": true, "events": true}
 	out := map[string]int{}
 	s := bufio.NewScanner(strings.NewReader(string(raw)))
 	s.Buffer(make([]byte, 1<<20), 1<<20)

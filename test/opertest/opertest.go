@@ -50,8 +50,8 @@ func Config(cfg *rest.Config, namespace string) operator.Config {
 }
 
 // Start builds the operator, runs it until the test ends and waits for its
-// caches. With clean, the end of the test first deletes every InfrahubSync
-// and VidraResource while the operator still runs, so that finalizers
+// caches. With clean, the end of the test first deletes every InfrahubSync,
+// GitSync and VidraResource while the operator still runs, so that finalizers
 // complete and the next test starts on a clean cluster; finalizers still
 // left after that are removed by force, and the test fails.
 func Start(t testing.TB, cfg operator.Config, clean bool) *operator.Operator {
@@ -89,6 +89,7 @@ func deleteAll(t testing.TB, vidra versioned.Interface) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	_ = vidra.InfrahubV1alpha1().InfrahubSyncs().DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{})
+	_ = vidra.InfrahubV1alpha1().GitSyncs().DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{})
 	_ = vidra.InfrahubV1alpha1().VidraResources().DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{})
 	err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 90*time.Second, true, func(ctx context.Context) (bool, error) {
 		vrs, err := vidra.InfrahubV1alpha1().VidraResources().List(ctx, metav1.ListOptions{})
@@ -96,7 +97,11 @@ func deleteAll(t testing.TB, vidra versioned.Interface) {
 			return false, nil
 		}
 		syncs, err := vidra.InfrahubV1alpha1().InfrahubSyncs().List(ctx, metav1.ListOptions{})
-		return err == nil && len(vrs.Items) == 0 && len(syncs.Items) == 0, nil
+		if err != nil {
+			return false, nil
+		}
+		gitSyncs, err := vidra.InfrahubV1alpha1().GitSyncs().List(ctx, metav1.ListOptions{})
+		return err == nil && len(vrs.Items) == 0 && len(syncs.Items) == 0 && len(gitSyncs.Items) == 0, nil
 	})
 	if err == nil {
 		return

@@ -18,6 +18,10 @@ limitations under the License.
 
 package v1alpha1
 
+// GitSyncListerExpansion allows custom methods to be added to
+// GitSyncLister.
+type GitSyncListerExpansion interface{}
+
 // InfrahubSyncListerExpansion allows custom methods to be added to
 // InfrahubSyncLister.
 type InfrahubSyncListerExpansion interface{}

@@ -24,6 +24,8 @@ import (
 
 // Interface provides access to all the informers in this group version.
 type Interface interface {
+	// GitSyncs returns a GitSyncInformer.
+	GitSyncs() TypedGitSyncInformer
 	// InfrahubSyncs returns a InfrahubSyncInformer.
 	InfrahubSyncs() TypedInfrahubSyncInformer
 	// VidraResources returns a VidraResourceInformer.
@@ -39,6 +41,11 @@ type version struct {
 // New returns a new Interface.
 func New(f internalinterfaces.SharedInformerFactory, namespace string, tweakListOptions internalinterfaces.TweakListOptionsFunc) Interface {
 	return &version{factory: f, namespace: namespace, tweakListOptions: tweakListOptions}
+}
+
+// GitSyncs returns a TypedGitSyncInformer.
+func (v *version) GitSyncs() TypedGitSyncInformer {
+	return &gitSyncInformer{factory: v.factory, tweakListOptions: v.tweakListOptions}
 }
 
 // InfrahubSyncs returns a TypedInfrahubSyncInformer.

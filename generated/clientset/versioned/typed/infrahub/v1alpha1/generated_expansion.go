@@ -18,6 +18,8 @@ limitations under the License.
 
 package v1alpha1
 
+type GitSyncExpansion interface{}
+
 type InfrahubSyncExpansion interface{}
 
 type VidraResourceExpansion interface{}

@@ -28,6 +28,7 @@ import (
 
 type InfrahubV1alpha1Interface interface {
 	RESTClient() rest.Interface
+	GitSyncsGetter
 	InfrahubSyncsGetter
 	VidraResourcesGetter
 }
@@ -35,6 +36,10 @@ type InfrahubV1alpha1Interface interface {
 // InfrahubV1alpha1Client is used to interact with features provided by the infrahub.operators.com group.
 type InfrahubV1alpha1Client struct {
 	restClient rest.Interface
+}
+
+func (c *InfrahubV1alpha1Client) GitSyncs() GitSyncInterface {
+	return newGitSyncs(c)
 }
 
 func (c *InfrahubV1alpha1Client) InfrahubSyncs() InfrahubSyncInterface {

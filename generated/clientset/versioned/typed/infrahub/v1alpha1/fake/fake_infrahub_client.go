@@ -28,6 +28,10 @@ type FakeInfrahubV1alpha1 struct {
 	*testing.Fake
 }
 
+func (c *FakeInfrahubV1alpha1) GitSyncs() v1alpha1.GitSyncInterface {
+	return newFakeGitSyncs(c)
+}
+
 func (c *FakeInfrahubV1alpha1) InfrahubSyncs() v1alpha1.InfrahubSyncInterface {
 	return newFakeInfrahubSyncs(c)
 }
