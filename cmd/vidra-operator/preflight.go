@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -83,7 +84,8 @@ func preflight(ctx context.Context, logger klog.Logger, disc discovery.Discovery
 	case 1:
 		return fmt.Errorf("CRD %s (%s) is not installed: %s", missing[0], gv, crdHint)
 	}
-	return fmt.Errorf("CRDs %s and %s (%s) are not installed: %s", missing[0], missing[1], gv, crdHint)
+	last := len(missing) - 1
+	return fmt.Errorf("CRDs %s and %s (%s) are not installed: %s", strings.Join(missing[:last], ", "), missing[last], gv, crdHint)
 }
 
 // transient reports errors worth waiting out at start-up: the server is

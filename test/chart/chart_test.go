@@ -383,8 +383,8 @@ func TestCRDsMatchManifests(t *testing.T) {
 	assert.NilError(t, err)
 	objs, err := decode(out)
 	assert.NilError(t, err)
-	assert.Equal(t, len(objs), 2)
-	for _, name := range []string{"infrahub.operators.com_infrahubsyncs.yaml", "infrahub.operators.com_vidraresources.yaml"} {
+	assert.Equal(t, len(objs), 3)
+	for _, name := range []string{"infrahub.operators.com_infrahubsyncs.yaml", "infrahub.operators.com_gitsyncs.yaml", "infrahub.operators.com_vidraresources.yaml"} {
 		want, err := os.ReadFile(filepath.Join(repoRoot, "manifests", "crds", name))
 		assert.NilError(t, err)
 		got, err := os.ReadFile(filepath.Join(chartDir(), "crds", name))

@@ -45,7 +45,7 @@ func TestMissingCRDsAreNamed(t *testing.T) {
 	code, log := runUntilExit(t, bare.KubeconfigPath(), time.Minute)
 	assert.Assert(t, code != 0, "exit code %d:\n%s", code, log)
 	for _, want := range []string{
-		"CRDs infrahubsyncs.infrahub.operators.com and vidraresources.infrahub.operators.com",
+		"CRDs infrahubsyncs.infrahub.operators.com, gitsyncs.infrahub.operators.com and vidraresources.infrahub.operators.com",
 		"are not installed: apply manifests/crds",
 		"or install the chart",
 	} {
