@@ -54,9 +54,11 @@ func parseRemote(raw string) (remote, error) {
 	r := remote{}
 	switch strings.ToLower(u.Scheme) {
 	case "https", "http":
-		if u.User == nil && RedactURL(raw) != raw {
-			// A "?" or "#" before user:password@ hides the userinfo from the parser.
-			return remote{}, fmt.Errorf("%w: the user info of repository URL %q does not parse", ErrInvalid, RedactURL(raw))
+		if authority := strings.SplitN(raw[strings.Index(raw, "://")+3:], "/", 2)[0]; strings.ContainsAny(authority, "?#") {
+			// A "?" or "#" before the path ends the authority for the
+			// parser, which would leave a user:password@ after it in the
+			// query or fragment of the URL handed on.
+			return remote{}, fmt.Errorf("%w: the host part of repository URL %q holds a \"?\" or \"#\"", ErrInvalid, RedactURL(raw))
 		}
 		if u.User != nil {
 			r.user = u.User.Username()
