@@ -466,28 +466,8 @@ func (c *Controller) summarize(gs *v1alpha1.GitSync, st *pollState, owned []*v1a
 	if err != nil {
 		return conditions.Result{Reason: ReasonWriteFailed, Message: err.Error()}
 	}
-	var waiting []string
-	for _, vr := range owned {
-		if removed[vr.Name] {
-			continue
-		}
-		cond := meta.FindStatusCondition(vr.Status.Conditions, v1alpha1.ConditionReady)
-		switch {
-		case cond == nil || cond.ObservedGeneration != vr.Generation:
-			waiting = append(waiting, vr.Name+": not reconciled yet")
-		case cond.Status != metav1.ConditionTrue:
-			waiting = append(waiting, vr.Name+": "+cond.Message)
-		}
-	}
-	if len(waiting) > 0 {
-		sort.Strings(waiting)
-		shown := waiting
-		if len(shown) > 5 {
-			shown = append(shown[:5:5], fmt.Sprintf("and %d more", len(waiting)-5))
-		}
-		notReady := fmt.Sprintf("%d of %s not ready", len(waiting), conditions.Count(len(owned), "VidraResource", ""))
-		return conditions.Result{Progressing: true, Reason: ReasonResourcesNotReady, Summary: notReady,
-			Message: notReady + ": " + strings.Join(shown, "; ")}
+	if r, waiting := infrahubsync.ResourcesNotReady(owned, removed); waiting {
+		return r
 	}
 	return conditions.Result{Ready: true, Reason: ReasonSynced, Message: fmt.Sprintf("Synced %s at %s", conditions.Count(len(st.units), "unit", ""), at)}
 }

@@ -592,28 +592,8 @@ func (c *Controller) summarize(sync *v1alpha1.InfrahubSync, artifacts []infrahub
 	if err != nil {
 		return conditions.Result{Reason: ReasonWriteFailed, Message: err.Error()}
 	}
-	var waiting []string
-	for _, vr := range owned {
-		if removed[vr.Name] {
-			continue
-		}
-		cond := meta.FindStatusCondition(vr.Status.Conditions, v1alpha1.ConditionReady)
-		switch {
-		case cond == nil || cond.ObservedGeneration != vr.Generation:
-			waiting = append(waiting, vr.Name+": not reconciled yet")
-		case cond.Status != metav1.ConditionTrue:
-			waiting = append(waiting, vr.Name+": "+cond.Message)
-		}
-	}
-	if len(waiting) > 0 {
-		sort.Strings(waiting)
-		shown := waiting
-		if len(shown) > 5 {
-			shown = append(shown[:5:5], fmt.Sprintf("and %d more", len(waiting)-5))
-		}
-		notReady := fmt.Sprintf("%d of %s not ready", len(waiting), conditions.Count(len(owned), "VidraResource", ""))
-		return conditions.Result{Progressing: true, Reason: ReasonResourcesNotReady, Summary: notReady,
-			Message: notReady + ": " + strings.Join(shown, "; ")}
+	if r, waiting := ResourcesNotReady(owned, removed); waiting {
+		return r
 	}
 	msg := "Synced " + conditions.Count(len(artifacts), "artifact", "")
 	if len(errored) > 0 {
@@ -621,6 +601,36 @@ func (c *Controller) summarize(sync *v1alpha1.InfrahubSync, artifacts []infrahub
 		msg += fmt.Sprintf("; %s in Error in Infrahub, their last good content is applied: %s", conditions.Count(len(errored), "artifact", ""), strings.Join(errored, "; "))
 	}
 	return conditions.Result{Ready: true, Reason: ReasonSynced, Message: msg}
+}
+
+// ResourcesNotReady is the Progressing result of a sync whose
+// VidraResources (those not just removed) are not all reconciled and
+// Ready, naming the first five; waiting is false when all are.
+func ResourcesNotReady(owned []*v1alpha1.VidraResource, removed map[string]bool) (r conditions.Result, waiting bool) {
+	var names []string
+	for _, vr := range owned {
+		if removed[vr.Name] {
+			continue
+		}
+		cond := meta.FindStatusCondition(vr.Status.Conditions, v1alpha1.ConditionReady)
+		switch {
+		case cond == nil || cond.ObservedGeneration != vr.Generation:
+			names = append(names, vr.Name+": not reconciled yet")
+		case cond.Status != metav1.ConditionTrue:
+			names = append(names, vr.Name+": "+cond.Message)
+		}
+	}
+	if len(names) == 0 {
+		return conditions.Result{}, false
+	}
+	sort.Strings(names)
+	shown := names
+	if len(shown) > 5 {
+		shown = append(shown[:5:5], fmt.Sprintf("and %d more", len(names)-5))
+	}
+	notReady := fmt.Sprintf("%d of %s not ready", len(names), conditions.Count(len(owned), "VidraResource", ""))
+	return conditions.Result{Progressing: true, Reason: ReasonResourcesNotReady, Summary: notReady,
+		Message: notReady + ": " + strings.Join(shown, "; ")}, true
 }
 
 // writeStatus writes the status only when it changed, so an idle resync
