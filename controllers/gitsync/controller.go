@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	coreinformers "k8s.io/client-go/informers/core/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
@@ -341,6 +342,24 @@ func (c *Controller) processNextWorkItem(ctx context.Context) bool {
 }
 
 // syncHandler reconciles one GitSync and records how it went.
+// liveSyncUID reads the GitSync of that name from the API server.
+func (c *Controller) liveSyncUID(ctx context.Context, name string) (types.UID, error) {
+	s, err := c.client.InfrahubV1alpha1().GitSyncs().Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return s.UID, nil
+}
+
+// writer is the unit writer of this controller's VidraResources.
+func (c *Controller) writer() infrahubsync.Writer {
+	return infrahubsync.Writer{Client: c.client, Resources: c.vrs, Manifests: c.opts.Manifests,
+		Namespace: c.opts.Namespace, MaxManifestBytes: c.opts.MaxManifestBytes}
+}
+
 func (c *Controller) syncHandler(ctx context.Context, key string) (requeueAfter time.Duration, err error) {
 	start := c.clock.Now()
 	logger := klog.FromContext(ctx).WithValues("gitsync", key)
@@ -350,12 +369,17 @@ func (c *Controller) syncHandler(ctx context.Context, key string) (requeueAfter 
 
 	gs, err := c.syncs.Get(key)
 	if apierrors.IsNotFound(err) {
-		// Its VidraResources go with it through garbage collection.
 		c.mu.Lock()
 		delete(c.polls, key)
 		delete(c.triggers, key)
 		c.mu.Unlock()
-		return 0, nil
+		// Its VidraResources go with it, without waiting for the garbage
+		// collector.
+		removed, err := c.writer().RemoveOwnedByGone(ctx, kind, key, c.liveSyncUID)
+		if removed > 0 {
+			logger.V(1).Info("Deleted the VidraResources of a deleted sync", "count", removed)
+		}
+		return 0, err
 	}
 	if err != nil {
 		return 0, fmt.Errorf("get GitSync %s: %w", key, err)

@@ -184,8 +184,7 @@ func (c *Controller) sync(ctx context.Context, gs *v1alpha1.GitSync) (time.Durat
 			byID[vr.Spec.Source.ArtifactID] = vr
 		}
 	}
-	writer := infrahubsync.Writer{Client: c.client, Resources: c.vrs, Manifests: c.opts.Manifests,
-		Namespace: c.opts.Namespace, MaxManifestBytes: c.opts.MaxManifestBytes}
+	writer := c.writer()
 	owner := infrahubsync.OwnerOf(gs, kind, v1alpha1.VidraResourceSpec{
 		Destination:   *gs.Spec.Destination.DeepCopy(),
 		Suspend:       gs.Spec.Suspend,

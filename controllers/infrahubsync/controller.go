@@ -394,6 +394,18 @@ func (c *Controller) processNextWorkItem(ctx context.Context) bool {
 }
 
 // syncHandler reconciles one InfrahubSync and records how it went.
+// liveSyncUID reads the sync of that name from the API server.
+func (c *Controller) liveSyncUID(ctx context.Context, name string) (types.UID, error) {
+	s, err := c.client.InfrahubV1alpha1().InfrahubSyncs().Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return s.UID, nil
+}
+
 func (c *Controller) syncHandler(ctx context.Context, key string) (requeueAfter time.Duration, err error) {
 	start := c.clock.Now()
 	logger := klog.FromContext(ctx).WithValues("infrahubsync", key)
@@ -409,7 +421,6 @@ func (c *Controller) syncHandler(ctx context.Context, key string) (requeueAfter 
 
 	sync, err := c.syncs.Get(key)
 	if apierrors.IsNotFound(err) {
-		// Its VidraResources go with it through garbage collection.
 		c.mu.Lock()
 		delete(c.polls, key)
 		delete(c.triggers, key)
@@ -417,7 +428,14 @@ func (c *Controller) syncHandler(ctx context.Context, key string) (requeueAfter 
 		delete(c.adopted, key)
 		c.mu.Unlock()
 		c.jobs.Forget(key)
-		return 0, nil
+		// Its VidraResources go with it; deleting them here rather than
+		// leaving them to the garbage collector is what makes a large
+		// sync go in seconds.
+		removed, err := c.writer().RemoveOwnedByGone(ctx, syncKind, key, c.liveSyncUID)
+		if removed > 0 {
+			logger.V(1).Info("Deleted the VidraResources of a deleted sync", "count", removed)
+		}
+		return 0, err
 	}
 	if err != nil {
 		return 0, fmt.Errorf("get InfrahubSync %s: %w", key, err)

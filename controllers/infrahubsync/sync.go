@@ -368,7 +368,7 @@ func (c *Controller) ensureResource(ctx context.Context, sync *v1alpha1.Infrahub
 		return got.content, got.err
 	}}
 	want.Source = nil
-	owner := OwnerOf(sync, "InfrahubSync", want)
+	owner := OwnerOf(sync, syncKind, want)
 	owner.Labels = resourceLabels(sync, a)
 	if _, ok := shard.Of(sync); !ok {
 		// Moved to the main instance: the old shard's label goes.
@@ -441,6 +441,9 @@ func resourceLabels(sync *v1alpha1.InfrahubSync, a infrahub.Artifact) map[string
 	}
 	return l
 }
+
+// syncKind is the kind of the syncs of this controller.
+const syncKind = "InfrahubSync"
 
 // LabelSyncKey labels each VidraResource with its sync.
 const LabelSyncKey = v1alpha1.LabelSync

@@ -290,6 +290,11 @@ func (o *Operator) SyncLister() listers.InfrahubSyncLister {
 	return o.vidraInformer.Infrahub().V1alpha1().InfrahubSyncs().Lister()
 }
 
+// ResourceLister reads VidraResources from the operator's cache.
+func (o *Operator) ResourceLister() listers.VidraResourceLister {
+	return o.vidraInformer.Infrahub().V1alpha1().VidraResources().Lister()
+}
+
 // HasSynced reports whether the informer caches have synced: the operator
 // is ready to work.
 func (o *Operator) HasSynced() bool { return o.synced.Load() }

@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	v1alpha1 "github.com/vidra-operator/vidra/apis/infrahub/v1alpha1"
+	"github.com/vidra-operator/vidra/controllers/ownership"
 )
 
 // BenchmarkRequestCost reports the CPU time the API server and etcd spend
@@ -43,6 +44,16 @@ func BenchmarkRequestCost(b *testing.B) {
 	}{
 		{name: "objects=apply-4", do: func(ns string, i int) error { return applyArtifact(ctx, c, ns, i, "") }},
 		{name: "objects=apply-4-must-not-exist", do: func(ns string, i int) error { return applyArtifact(ctx, c, ns, i, "1") }},
+		{name: "objects=apply-4-vidra-marked", do: func(ns string, i int) error { return applyMarkedArtifact(ctx, c, ns, i) }},
+		{name: "objects=apply-4-label-only", do: func(ns string, i int) error {
+			for _, o := range artifactObjects(ns, i) {
+				o.obj.SetLabels(map[string]string{v1alpha1.LabelManagedBy: v1alpha1.ManagedByVidra})
+				if _, err := c.dyn.Resource(o.gvr).Namespace(ns).Apply(ctx, o.obj.GetName(), o.obj, metav1.ApplyOptions{FieldManager: v1alpha1.FieldManager, Force: true}); err != nil {
+					return err
+				}
+			}
+			return nil
+		}},
 		{name: "objects=get-4-watch-cache", setup: func(ns string, i int) error { return applyArtifact(ctx, c, ns, i, "") },
 			do: func(ns string, i int) error {
 				for _, o := range artifactObjects(ns, i) {
@@ -62,6 +73,25 @@ func BenchmarkRequestCost(b *testing.B) {
 				}
 				force := true
 				_, err = vrs.Patch(ctx, costResourceName(ns, i), types.ApplyPatchType, body, metav1.PatchOptions{FieldManager: v1alpha1.FieldManager, Force: &force}, "status")
+				return err
+			}},
+		{name: "vidraresource=status-merge-patch", setup: func(ns string, i int) error { return createResource(ctx, c, ns, i) },
+			do: func(ns string, i int) error {
+				body, err := json.Marshal(map[string]any{"status": resourceStatus(ns, i)})
+				if err != nil {
+					return err
+				}
+				_, err = vrs.Patch(ctx, costResourceName(ns, i), types.MergePatchType, body, metav1.PatchOptions{FieldManager: v1alpha1.FieldManager}, "status")
+				return err
+			}},
+		{name: "vidraresource=status-update", setup: func(ns string, i int) error { return createResource(ctx, c, ns, i) },
+			do: func(ns string, i int) error {
+				vr, err := vrs.Get(ctx, costResourceName(ns, i), metav1.GetOptions{ResourceVersion: "0"})
+				if err != nil {
+					return err
+				}
+				vr.Status = resourceStatus(ns, i)
+				_, err = vrs.UpdateStatus(ctx, vr, metav1.UpdateOptions{FieldManager: v1alpha1.FieldManager})
 				return err
 			}},
 		{name: "event=create", do: func(ns string, i int) error {
@@ -138,6 +168,18 @@ func applyArtifact(ctx context.Context, c clients, ns string, i int, resourceVer
 	for _, o := range artifactObjects(ns, i) {
 		o.obj.SetResourceVersion(resourceVersion)
 		if _, err := c.dyn.Resource(o.gvr).Namespace(ns).Apply(ctx, o.obj.GetName(), o.obj, metav1.ApplyOptions{FieldManager: "floor", Force: true}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// applyMarkedArtifact applies the objects of artifact i carrying the
+// markers Vidra adds: its label and its ownership annotations.
+func applyMarkedArtifact(ctx context.Context, c clients, ns string, i int) error {
+	for _, o := range artifactObjects(ns, i) {
+		ownership.MarkRecord(o.obj, ownership.Record{costResourceName(ns, i): {UID: "0b6f8a5e-7c38-4a51-9f0c-2d1e5b7a9c3d", Hash: strings.Repeat("ab", 32)}}, strings.Repeat("ab", 32))
+		if _, err := c.dyn.Resource(o.gvr).Namespace(ns).Apply(ctx, o.obj.GetName(), o.obj, metav1.ApplyOptions{FieldManager: v1alpha1.FieldManager, Force: true}); err != nil {
 			return err
 		}
 	}

@@ -51,7 +51,10 @@ func runTeardown(b *testing.B, n, iter int) {
 
 	// The floor: the same objects, applied, then deleted by a bare loop.
 	applyLoop(ctx, b, c.dyn, floorNS, n)
+	settle(b, cp.Processes()["kube-apiserver"])
+	cpuBefore := readCPU(b)
 	floor := deleteLoop(ctx, b, c.dyn, floorNS, n)
+	floorCPU := readCPU(b).since(cpuBefore)
 	deleteNamespaces(ctx, b, c, floorNS)
 
 	artifactName := fmt.Sprintf("Teardown_%d_%d", n, iter)
@@ -86,18 +89,25 @@ func runTeardown(b *testing.B, n, iter int) {
 	if phases {
 		before = apiRequests(ctx, b, c, nil)
 	}
+	cpuBefore = readCPU(b)
 	start := time.Now()
 	if err := c.vidra.InfrahubV1alpha1().InfrahubSyncs().Delete(ctx, syncName, metav1.DeleteOptions{}); err != nil {
 		b.Fatal(err)
 	}
+	// Ask for one item at most: listing everything twice a second would
+	// load the API server being measured.
 	pollEvery(ctx, b, "VidraResources and objects gone", 500*time.Millisecond, 20*time.Minute, func() bool {
-		l, err := c.vidra.InfrahubV1alpha1().VidraResources().List(ctx, metav1.ListOptions{ResourceVersion: "0"})
+		l, err := c.vidra.InfrahubV1alpha1().VidraResources().List(ctx, metav1.ListOptions{Limit: 1})
 		if err != nil || len(l.Items) > 0 {
 			return false
 		}
 		return managedLeft(ctx, b, c.dyn, ns) == 0
 	})
 	teardown := time.Since(start)
+	teardownCPU := readCPU(b).since(cpuBefore)
+	b.Logf("CPU used by the floor: %v", floorCPU)
+	b.Logf("CPU used tearing down: %v", teardownCPU)
+	b.ReportMetric(teardownCPU.total().Seconds()/floorCPU.total().Seconds(), "x-floor-cpu")
 	if phases {
 		var lines []string
 		for k, v := range apiRequests(ctx, b, c, nil) {
@@ -156,12 +166,13 @@ func deleteLoop(ctx context.Context, b *testing.B, dyn dynamic.Interface, ns str
 	return time.Since(start)
 }
 
-// managedLeft counts the objects of the artifacts' kinds in ns that still
-// carry Vidra's label.
+// managedLeft tells whether objects of the artifacts' kinds carrying
+// Vidra's label are left in ns: 0 when none, 1 or more when some are, -1
+// when it could not tell. It reads one object per kind at most.
 func managedLeft(ctx context.Context, b *testing.B, dyn dynamic.Interface, ns string) int {
 	left := 0
 	for _, gvr := range artifactGVRs {
-		l, err := dyn.Resource(gvr).Namespace(ns).List(ctx, metav1.ListOptions{LabelSelector: watch.DefaultLabelSelector, ResourceVersion: "0"})
+		l, err := dyn.Resource(gvr).Namespace(ns).List(ctx, metav1.ListOptions{LabelSelector: watch.DefaultLabelSelector, Limit: 1})
 		if err != nil {
 			return -1
 		}
