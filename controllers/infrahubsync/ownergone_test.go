@@ -176,4 +176,3 @@ func TestOrphanedResourceIsNotDeletedFromAStaleCache(t *testing.T) {
 	assert.DeepEqual(t, f.deletes, []string{"web-a1 web-a1-uid 1", "web-a2 web-a2-uid 1", "web-a2 web-a2-uid 5"})
 	assert.DeepEqual(t, f.left(), []string{"web-a1"})
 }
-
