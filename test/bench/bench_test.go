@@ -194,6 +194,15 @@ func runConvergence(b *testing.B, n, iter int) {
 	cpuBefore := readCPU(b)
 	floor := applyLoop(ctx, b, c.dyn, floorNS, n)
 	floorCPU := readCPU(b).since(cpuBefore)
+	// The model floor, on the same cluster once the floor's work is done.
+	modelNS := fmt.Sprintf("model-%d-%d", n, iter)
+	createNamespace(ctx, b, c, modelNS)
+	settle(b, cp.Processes()["kube-apiserver"])
+	cpuBefore = readCPU(b)
+	model := modelConvergeLoop(ctx, b, c, modelNS, n)
+	modelCPU := readCPU(b).since(cpuBefore)
+	deleteModelResources(ctx, b, c, modelNS, n)
+	deleteNamespaces(ctx, b, c, modelNS)
 	// Vidra then starts from the same cluster as the floor did: the
 	// floor's objects are gone (the Service IP allocator, for one, slows
 	// down as Services add up) and the deployment controller is done with
@@ -286,9 +295,12 @@ func runConvergence(b *testing.B, n, iter int) {
 	})
 	converge := time.Since(start)
 	convergeCPU := readCPU(b).since(cpuBefore)
-	b.Logf("CPU used by the floor: %v", floorCPU)
-	b.Logf("CPU used converging:   %v", convergeCPU)
+	b.Logf("CPU used by the floor:       %v", floorCPU)
+	b.Logf("CPU used by the model floor: %v", modelCPU)
+	b.Logf("CPU used converging:         %v", convergeCPU)
 	b.ReportMetric(convergeCPU.total().Seconds()/floorCPU.total().Seconds(), "x-floor-cpu")
+	b.ReportMetric(model.Seconds(), "s/model-floor")
+	b.ReportMetric(converge.Seconds()/model.Seconds(), "x-model-floor")
 	if os.Getenv("VIDRA_BENCH_CPUPROFILE") != "" {
 		pprof.StopCPUProfile()
 	}
@@ -361,8 +373,8 @@ func runConvergence(b *testing.B, n, iter int) {
 	b.ReportMetric(float64(rss)/(1<<20), "MiB-rss")
 	stats := op.Clusters.Local().Watches.Stats()
 	b.ReportMetric(float64(stats.Objects), "watched-objects")
-	b.Logf("N=%d converge=%v floor=%v idle: infrahub=%v writes=%d drift p50=%v p95=%v rss=%.1fMiB watched=%d",
-		n, converge, floor, counts, idleWrites, lat[len(lat)/2], lat[len(lat)*95/100], float64(rss)/(1<<20), stats.Objects)
+	b.Logf("N=%d converge=%v floor=%v model floor=%v idle: infrahub=%v writes=%d drift p50=%v p95=%v rss=%.1fMiB watched=%d",
+		n, converge, floor, model, counts, idleWrites, lat[len(lat)/2], lat[len(lat)*95/100], float64(rss)/(1<<20), stats.Objects)
 
 	deleteSyncOrphaning(ctx, b, c, syncName)
 	deleteNamespaces(ctx, b, c, ns, floorNS, opNS)

@@ -65,16 +65,7 @@ func BenchmarkRequestCost(b *testing.B) {
 			}},
 		{name: "vidraresource=create", do: func(ns string, i int) error { return createResource(ctx, c, ns, i) }},
 		{name: "vidraresource=status", setup: func(ns string, i int) error { return createResource(ctx, c, ns, i) },
-			do: func(ns string, i int) error {
-				body, err := json.Marshal(map[string]any{"apiVersion": v1alpha1.SchemeGroupVersion.String(), "kind": "VidraResource",
-					"metadata": map[string]any{"name": costResourceName(ns, i)}, "status": resourceStatus(ns, i)})
-				if err != nil {
-					return err
-				}
-				force := true
-				_, err = vrs.Patch(ctx, costResourceName(ns, i), types.ApplyPatchType, body, metav1.PatchOptions{FieldManager: v1alpha1.FieldManager, Force: &force}, "status")
-				return err
-			}},
+			do: func(ns string, i int) error { return applyResourceStatus(ctx, c, ns, i) }},
 		{name: "vidraresource=status-merge-patch", setup: func(ns string, i int) error { return createResource(ctx, c, ns, i) },
 			do: func(ns string, i int) error {
 				body, err := json.Marshal(map[string]any{"status": resourceStatus(ns, i)})
@@ -201,6 +192,20 @@ func createResource(ctx context.Context, c clients, ns string, i int) error {
 	force := true
 	_, err = c.vidra.InfrahubV1alpha1().VidraResources().Patch(ctx, costResourceName(ns, i), types.ApplyPatchType, body,
 		metav1.PatchOptions{FieldManager: v1alpha1.FieldManager, Force: &force})
+	return err
+}
+
+// applyResourceStatus writes the status of createResource's VidraResource
+// the way the VidraResource controller does after applying its objects.
+func applyResourceStatus(ctx context.Context, c clients, ns string, i int) error {
+	body, err := json.Marshal(map[string]any{"apiVersion": v1alpha1.SchemeGroupVersion.String(), "kind": "VidraResource",
+		"metadata": map[string]any{"name": costResourceName(ns, i)}, "status": resourceStatus(ns, i)})
+	if err != nil {
+		return err
+	}
+	force := true
+	_, err = c.vidra.InfrahubV1alpha1().VidraResources().Patch(ctx, costResourceName(ns, i), types.ApplyPatchType, body,
+		metav1.PatchOptions{FieldManager: v1alpha1.FieldManager, Force: &force}, "status")
 	return err
 }
 

@@ -57,6 +57,17 @@ func runTeardown(b *testing.B, n, iter int) {
 	floorCPU := readCPU(b).since(cpuBefore)
 	deleteNamespaces(ctx, b, c, floorNS)
 
+	// The model floor: the same deletes plus, per artifact, deleting its
+	// VidraResource and taking its finalizer off.
+	modelNS := fmt.Sprintf("model-teardown-%d-%d", n, iter)
+	createNamespace(ctx, b, c, modelNS)
+	modelConvergeLoop(ctx, b, c, modelNS, n)
+	settle(b, cp.Processes()["kube-apiserver"])
+	cpuBefore = readCPU(b)
+	model := modelTeardownLoop(ctx, b, c, modelNS, n)
+	modelCPU := readCPU(b).since(cpuBefore)
+	deleteNamespaces(ctx, b, c, modelNS)
+
 	artifactName := fmt.Sprintf("Teardown_%d_%d", n, iter)
 	opNS := "vidra-" + ns
 	fake := seed(ctx, b, c, opNS, ns, artifactName, n)
@@ -105,8 +116,11 @@ func runTeardown(b *testing.B, n, iter int) {
 	})
 	teardown := time.Since(start)
 	teardownCPU := readCPU(b).since(cpuBefore)
-	b.Logf("CPU used by the floor: %v", floorCPU)
-	b.Logf("CPU used tearing down: %v", teardownCPU)
+	b.Logf("CPU used by the floor:       %v", floorCPU)
+	b.Logf("CPU used by the model floor: %v", modelCPU)
+	b.Logf("CPU used tearing down:       %v", teardownCPU)
+	b.ReportMetric(model.Seconds(), "s/model-floor")
+	b.ReportMetric(teardown.Seconds()/model.Seconds(), "x-model-floor")
 	b.ReportMetric(teardownCPU.total().Seconds()/floorCPU.total().Seconds(), "x-floor-cpu")
 	if phases {
 		var lines []string
@@ -121,7 +135,8 @@ func runTeardown(b *testing.B, n, iter int) {
 	b.ReportMetric(teardown.Seconds(), "s/teardown")
 	b.ReportMetric(floor.Seconds(), "s/floor")
 	b.ReportMetric(teardown.Seconds()/floor.Seconds(), "x-floor")
-	b.Logf("N=%d teardown=%v floor=%v (%.2fx)", n, teardown, floor, teardown.Seconds()/floor.Seconds())
+	b.Logf("N=%d teardown=%v floor=%v (%.2fx) model floor=%v (%.2fx)", n, teardown, floor, teardown.Seconds()/floor.Seconds(),
+		model, teardown.Seconds()/model.Seconds())
 	deleteNamespaces(ctx, b, c, ns, opNS)
 }
 
