@@ -341,7 +341,6 @@ func (c *Controller) processNextWorkItem(ctx context.Context) bool {
 	return workloop.ProcessNextWorkItem(ctx, c.queue, c.syncHandler)
 }
 
-// syncHandler reconciles one GitSync and records how it went.
 // liveSyncUID reads the GitSync of that name from the API server.
 func (c *Controller) liveSyncUID(ctx context.Context, name string) (types.UID, error) {
 	s, err := c.client.InfrahubV1alpha1().GitSyncs().Get(ctx, name, metav1.GetOptions{})
@@ -360,6 +359,7 @@ func (c *Controller) writer() infrahubsync.Writer {
 		Namespace: c.opts.Namespace, MaxManifestBytes: c.opts.MaxManifestBytes}
 }
 
+// syncHandler reconciles one GitSync and records how it went.
 func (c *Controller) syncHandler(ctx context.Context, key string) (requeueAfter time.Duration, err error) {
 	start := c.clock.Now()
 	logger := klog.FromContext(ctx).WithValues("gitsync", key)

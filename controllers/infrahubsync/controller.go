@@ -393,7 +393,6 @@ func (c *Controller) processNextWorkItem(ctx context.Context) bool {
 	return workloop.ProcessNextWorkItem(ctx, c.queue, c.syncHandler)
 }
 
-// syncHandler reconciles one InfrahubSync and records how it went.
 // liveSyncUID reads the sync of that name from the API server.
 func (c *Controller) liveSyncUID(ctx context.Context, name string) (types.UID, error) {
 	s, err := c.client.InfrahubV1alpha1().InfrahubSyncs().Get(ctx, name, metav1.GetOptions{})
@@ -406,6 +405,7 @@ func (c *Controller) liveSyncUID(ctx context.Context, name string) (types.UID, e
 	return s.UID, nil
 }
 
+// syncHandler reconciles one InfrahubSync and records how it went.
 func (c *Controller) syncHandler(ctx context.Context, key string) (requeueAfter time.Duration, err error) {
 	start := c.clock.Now()
 	logger := klog.FromContext(ctx).WithValues("infrahubsync", key)

@@ -1,13 +1,11 @@
 package watch
 
 import (
-	"reflect"
+	"bytes"
 	"slices"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-
-	v1alpha1 "github.com/vidra-operator/vidra/apis/infrahub/v1alpha1"
 )
 
 // strippedAnnotations are never read by Vidra and are not drift: kubectl's
@@ -64,61 +62,19 @@ var (
 // contentChanged reports whether newObj differs from oldObj in anything but
 // status, metadata.managedFields, metadata.resourceVersion and
 // metadata.generation.
-func contentChanged(oldObj, newObj *unstructured.Unstructured) bool {
-	return mapsDiffer(oldObj.Object, newObj.Object, ignoredTop, true)
-}
-
-// mapsDiffer compares two JSON objects key by key, skipping the keys in skip.
-// At the top level (top) metadata is compared with ignoredMetadata skipped.
-// It copies neither object, since it runs for every update event.
-func mapsDiffer(a, b map[string]any, skip map[string]bool, top bool) bool {
-	for k, bv := range b {
-		if skip[k] {
-			continue
-		}
-		av, ok := a[k]
-		if !ok {
-			return true
-		}
-		if top && k == "metadata" {
-			am, aok := av.(map[string]any)
-			bm, bok := bv.(map[string]any)
-			if aok && bok {
-				if mapsDiffer(am, bm, ignoredMetadata, false) {
-					return true
-				}
-				continue
-			}
-		}
-		if !reflect.DeepEqual(av, bv) {
-			return true
-		}
-	}
-	for k := range a {
-		if skip[k] {
-			continue
-		}
-		if _, ok := b[k]; !ok {
-			return true
-		}
-	}
-	return false
+func contentChanged(oldObj, newObj *cachedObject) bool {
+	return !bytes.Equal(oldObj.content, newObj.content)
 }
 
 // ownersOf returns the union of the owner names in AnnotationOwnedBy of the
 // given objects, sorted and without duplicates. Nil objects are skipped.
-func ownersOf(objs ...*unstructured.Unstructured) []string {
+func ownersOf(objs ...*cachedObject) []string {
 	var owners []string
 	for _, o := range objs {
 		if o == nil {
 			continue
 		}
-		// NestedString reads in place; GetAnnotations would copy the map.
-		v, ok, _ := unstructured.NestedString(o.Object, "metadata", "annotations", v1alpha1.AnnotationOwnedBy)
-		if !ok {
-			continue
-		}
-		for name := range strings.SplitSeq(v, ",") {
+		for name := range strings.SplitSeq(o.ownedBy, ",") {
 			if name = strings.TrimSpace(name); name != "" {
 				owners = append(owners, name)
 			}

@@ -64,10 +64,10 @@ func TestContentChanged(t *testing.T) {
 			old := deploymentObj()
 			n := old.DeepCopy()
 			tt.mutate(n)
-			if got := contentChanged(old, n); got != tt.want {
+			if got := contentChanged(mustCompact(t, old), mustCompact(t, n)); got != tt.want {
 				t.Errorf("contentChanged(old, new) = %v, want %v", got, tt.want)
 			}
-			if got := contentChanged(n, old); got != tt.want {
+			if got := contentChanged(mustCompact(t, n), mustCompact(t, old)); got != tt.want {
 				t.Errorf("contentChanged(new, old) = %v, want %v", got, tt.want)
 			}
 		})
@@ -94,7 +94,15 @@ func TestOwnersOf(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := ownersOf(tt.objs...); !slices.Equal(got, tt.want) {
+			var cached []*cachedObject
+			for _, o := range tt.objs {
+				if o == nil {
+					cached = append(cached, nil)
+					continue
+				}
+				cached = append(cached, mustCompact(t, o))
+			}
+			if got := ownersOf(cached...); !slices.Equal(got, tt.want) {
 				t.Errorf("ownersOf = %q, want %q", got, tt.want)
 			}
 		})
@@ -158,10 +166,45 @@ func BenchmarkContentChanged(b *testing.B) {
 	n := old.DeepCopy()
 	n.SetResourceVersion("11")
 	_ = unstructured.SetNestedField(n.Object, int64(1), "status", "readyReplicas")
+	a, c := mustCompact(b, old), mustCompact(b, n)
 	b.ReportAllocs()
 	for b.Loop() {
-		if contentChanged(old, n) {
+		if contentChanged(a, c) {
 			b.Fatal("changed")
 		}
+	}
+}
+
+func mustCompact(t testing.TB, u *unstructured.Unstructured) *cachedObject {
+	t.Helper()
+	c, err := compact(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// What Get returns is the transformed object, numbers as int64 included:
+// only status gives way to the health record.
+func TestCachedObjectRoundTrip(t *testing.T) {
+	u := deploymentObj()
+	if _, err := HealthTransform(u); err != nil {
+		t.Fatal(err)
+	}
+	c := mustCompact(t, u)
+	got, err := c.object()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got.Object, u.Object) {
+		t.Errorf("decoded cached object differs:\n got %v\nwant %v", got.Object, u.Object)
+	}
+	if c.healthOf() != HealthOf(u) {
+		t.Errorf("health %v, want %v", c.healthOf(), HealthOf(u))
+	}
+	copied := c.DeepCopyObject().(*cachedObject)
+	copied.Name = "other"
+	if c.Name == "other" {
+		t.Error("DeepCopyObject shares the metadata")
 	}
 }

@@ -84,11 +84,11 @@ func (m *Manager) Health(gvr schema.GroupVersionResource, namespace, name string
 	if err != nil || !exists {
 		return health.Result{Status: health.Unknown, Message: "not found"}, true
 	}
-	u, ok := item.(*unstructured.Unstructured)
+	c, ok := item.(*cachedObject)
 	if !ok {
 		return health.Result{Status: health.Unknown, Message: "not observed yet"}, false
 	}
-	return HealthOf(u), true
+	return c.healthOf(), true
 }
 
 // reportHealth tells Options.OnHealthChange about an object whose health
@@ -96,11 +96,11 @@ func (m *Manager) Health(gvr schema.GroupVersionResource, namespace, name string
 // Unlike drift, a health change is reported for Vidra's own writes too, and
 // for the initial list, since the owners may have judged the object before
 // their cache held it.
-func (mon *monitor) reportHealth(old, cur *unstructured.Unstructured) {
+func (mon *monitor) reportHealth(old, cur *cachedObject) {
 	if mon.onHealth == nil || mon.stopped.Load() {
 		return
 	}
-	if old != nil && cur != nil && HealthOf(old) == HealthOf(cur) {
+	if old != nil && cur != nil && old.healthOf() == cur.healthOf() {
 		return
 	}
 	obj := cur
@@ -111,5 +111,5 @@ func (mon *monitor) reportHealth(old, cur *unstructured.Unstructured) {
 	if len(owners) == 0 {
 		return
 	}
-	mon.onHealth(owners, mon.gvr, obj.GetNamespace(), obj.GetName())
+	mon.onHealth(owners, mon.gvr, obj.Namespace, obj.Name)
 }

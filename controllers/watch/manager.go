@@ -60,6 +60,8 @@ type Options struct {
 	// Transform is applied to each object before it is cached;
 	// HealthTransform when nil. A custom one should usually call
 	// HealthTransform too, or Health and OnHealthChange see no health.
+	// What it returns is kept encoded (see cachedObject) and decoded by
+	// Get.
 	Transform cache.TransformFunc
 	// OnChange is called when a managed object is created after its
 	// informer synced, deleted (including objects that lost the label), or
@@ -219,7 +221,7 @@ func (m *Manager) release(owner string, gvr schema.GroupVersionResource) {
 // lacks what the Transform strips (by default managedFields and the kubectl
 // last-applied annotation).
 //
-// The returned object is a deep copy, so the caller may modify it.
+// The returned object is decoded for the caller, who may modify it.
 func (m *Manager) Get(gvr schema.GroupVersionResource, namespace, name string) (obj *unstructured.Unstructured, synced bool) {
 	mon := m.monitor(gvr)
 	if mon == nil || !mon.informer.HasSynced() {
@@ -231,11 +233,35 @@ func (m *Manager) Get(gvr schema.GroupVersionResource, namespace, name string) (
 		// cache miss so the caller reads live.
 		return nil, err == nil
 	}
-	u, ok := item.(*unstructured.Unstructured)
+	c, ok := item.(*cachedObject)
 	if !ok {
 		return nil, false
 	}
-	return u.DeepCopy(), true
+	u, err := c.object()
+	if err != nil {
+		// Cannot happen for what compact encoded; read live instead.
+		m.logger.Error(err, "Reading from the API server instead")
+		return nil, false
+	}
+	return u, true
+}
+
+// cacheTransform runs the Options.Transform, then keeps the result in the
+// compact form Get decodes. Tombstones and objects already compacted pass
+// through.
+func (m *Manager) cacheTransform(obj any) (any, error) {
+	if c, ok := obj.(*cachedObject); ok {
+		return c, nil
+	}
+	out, err := m.transform(obj)
+	if err != nil {
+		return nil, err
+	}
+	u, ok := out.(*unstructured.Unstructured)
+	if !ok || u == nil {
+		return out, nil
+	}
+	return compact(u)
 }
 
 // BeginOwnWrite announces that Vidra is about to write an object; call the

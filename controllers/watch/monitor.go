@@ -83,7 +83,7 @@ func (m *Manager) startMonitor(gvr schema.GroupVersionResource) (*monitor, error
 			Indexers:          cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc},
 			ObjectDescription: gvr.String(),
 		})
-	if err := mon.informer.SetTransform(m.transform); err != nil {
+	if err := mon.informer.SetTransform(m.cacheTransform); err != nil {
 		return nil, fmt.Errorf("set transform for %s: %w", gvr, err)
 	}
 	if err := mon.informer.SetWatchErrorHandlerWithContext(mon.watchError); err != nil {
@@ -153,24 +153,22 @@ func (mon *monitor) health() error {
 }
 
 func (mon *monitor) onAdd(obj any, isInInitialList bool) {
-	if u, ok := obj.(*unstructured.Unstructured); ok {
-		mon.reportHealth(nil, u)
+	c, ok := obj.(*cachedObject)
+	if !ok {
+		return
 	}
+	mon.reportHealth(nil, c)
 	// The initial list is what the owners just applied or will reconcile
 	// anyway; reporting it would stampede every owner at once.
 	if isInInitialList {
 		return
 	}
-	u, ok := obj.(*unstructured.Unstructured)
-	if !ok {
-		return
-	}
-	mon.notifyUnlessOwn(ownersOf(u), u)
+	mon.notifyUnlessOwn(ownersOf(c), c)
 }
 
 func (mon *monitor) onUpdate(oldObj, newObj any) {
-	o, ok1 := oldObj.(*unstructured.Unstructured)
-	n, ok2 := newObj.(*unstructured.Unstructured)
+	o, ok1 := oldObj.(*cachedObject)
+	n, ok2 := newObj.(*cachedObject)
 	if !ok1 || !ok2 {
 		return
 	}
@@ -185,9 +183,9 @@ func (mon *monitor) onDelete(obj any) {
 	if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		// The deletion was missed during a watch gap; Obj is the last state
 		// the cache knew, and the key names it even if Obj is unusable.
-		if u, ok := tomb.Obj.(*unstructured.Unstructured); ok && u != nil {
-			mon.reportHealth(u, nil)
-			mon.notify(ownersOf(u), u.GetNamespace(), u.GetName())
+		if c, ok := tomb.Obj.(*cachedObject); ok && c != nil {
+			mon.reportHealth(c, nil)
+			mon.notify(ownersOf(c), c.Namespace, c.Name)
 			return
 		}
 		ns, name, err := cache.SplitMetaNamespaceKey(tomb.Key)
@@ -198,20 +196,20 @@ func (mon *monitor) onDelete(obj any) {
 		mon.notify(nil, ns, name)
 		return
 	}
-	if u, ok := obj.(*unstructured.Unstructured); ok {
-		mon.own.deleted(objectKey(u.GetNamespace(), u.GetName()))
-		mon.reportHealth(u, nil)
-		mon.notify(ownersOf(u), u.GetNamespace(), u.GetName())
+	if c, ok := obj.(*cachedObject); ok {
+		mon.own.deleted(objectKey(c.Namespace, c.Name))
+		mon.reportHealth(c, nil)
+		mon.notify(ownersOf(c), c.Namespace, c.Name)
 	}
 }
 
 // notifyUnlessOwn reports an added or changed object, unless the event is
 // the result of Vidra's own write; while such a write is in flight the
 // report waits until its result is known.
-func (mon *monitor) notifyUnlessOwn(owners []string, obj *unstructured.Unstructured) {
-	ns, name := obj.GetNamespace(), obj.GetName()
+func (mon *monitor) notifyUnlessOwn(owners []string, obj *cachedObject) {
+	ns, name := obj.Namespace, obj.Name
 	report := func() { mon.notify(owners, ns, name) }
-	if mon.own.observe(objectKey(ns, name), obj.GetResourceVersion(), report) {
+	if mon.own.observe(objectKey(ns, name), obj.ResourceVersion, report) {
 		report()
 	}
 }

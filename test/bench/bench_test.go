@@ -411,8 +411,8 @@ func deleteSyncOrphaning(ctx context.Context, b *testing.B, c clients, syncName 
 			[]byte(`{"metadata":{"annotations":{"`+v1alpha1.AnnotationDeletionPolicy+`":"orphan"}}}`), metav1.PatchOptions{})
 	}
 	_ = c.vidra.InfrahubV1alpha1().InfrahubSyncs().Delete(ctx, syncName, metav1.DeleteOptions{})
-	pollEvery(ctx, b, "VidraResources gone", time.Second, 10*time.Minute, func() bool {
-		l, err := c.vidra.InfrahubV1alpha1().VidraResources().List(ctx, metav1.ListOptions{})
+	pollEvery(ctx, b, "VidraResources gone", time.Second, 30*time.Minute, func() bool {
+		l, err := c.vidra.InfrahubV1alpha1().VidraResources().List(ctx, metav1.ListOptions{Limit: 1})
 		return err == nil && len(l.Items) == 0
 	})
 }
@@ -424,7 +424,8 @@ func deleteNamespaces(ctx context.Context, b *testing.B, c clients, names ...str
 	for _, name := range names {
 		_ = c.kube.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{})
 	}
-	pollEvery(ctx, b, "namespaces deleted", time.Second, 10*time.Minute, func() bool {
+	// 20,000 objects and their ReplicaSets take minutes to go.
+	pollEvery(ctx, b, "namespaces deleted", time.Second, 30*time.Minute, func() bool {
 		for _, name := range names {
 			if _, err := c.kube.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 				return false
@@ -551,6 +552,41 @@ func pollEvery(ctx context.Context, b *testing.B, what string, interval, timeout
 	err := wait.PollUntilContextTimeout(ctx, interval, timeout, true, func(context.Context) (bool, error) { return cond(), nil })
 	if err != nil {
 		b.Fatalf("timed out waiting for %s", what)
+	}
+}
+
+// waitSync waits until the InfrahubSync satisfies cond, reading it from a
+// watch: polling a sync whose status lists thousands of artifacts would
+// load the API server being measured.
+func waitSync(ctx context.Context, b *testing.B, c clients, name, what string, timeout time.Duration, cond func(*v1alpha1.InfrahubSync) bool) {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		list, err := c.vidra.InfrahubV1alpha1().InfrahubSyncs().List(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + name})
+		if err == nil && len(list.Items) == 1 && cond(&list.Items[0]) {
+			return
+		}
+		if ctx.Err() != nil {
+			b.Fatalf("timed out waiting for %s", what)
+		}
+		if err != nil {
+			time.Sleep(time.Second)
+			continue
+		}
+		w, err := c.vidra.InfrahubV1alpha1().InfrahubSyncs().Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + name,
+			ResourceVersion: list.ResourceVersion})
+		if err != nil {
+			time.Sleep(time.Second)
+			continue
+		}
+		for ev := range w.ResultChan() {
+			if s, ok := ev.Object.(*v1alpha1.InfrahubSync); ok && cond(s) {
+				w.Stop()
+				return
+			}
+		}
+		w.Stop()
 	}
 }
 

@@ -104,9 +104,8 @@ func runOperatorMemory(b *testing.B, n, iter int) {
 	syncName := fmt.Sprintf("mem-%d-%d", n, iter)
 	start := time.Now()
 	createSync(ctx, b, c, syncName, fake.URL, artifactName)
-	pollEvery(ctx, b, "sync Ready", 2*time.Second, 30*time.Minute, func() bool {
-		s, err := c.vidra.InfrahubV1alpha1().InfrahubSyncs().Get(ctx, syncName, metav1.GetOptions{})
-		return err == nil && meta.IsStatusConditionTrue(s.Status.Conditions, v1alpha1.ConditionReady) && int(s.Status.ArtifactCount) == n
+	waitSync(ctx, b, c, syncName, "sync Ready", 30*time.Minute, func(s *v1alpha1.InfrahubSync) bool {
+		return meta.IsStatusConditionTrue(s.Status.Conditions, v1alpha1.ConditionReady) && int(s.Status.ArtifactCount) == n
 	})
 	converge := time.Since(start)
 	b.ReportMetric(converge.Seconds(), "s/converge")
@@ -146,9 +145,8 @@ func runOperatorMemory(b *testing.B, n, iter int) {
 		b.Fatal(err)
 	}
 	start = time.Now()
-	pollEvery(ctx, b, "change applied", 2*time.Second, 30*time.Minute, func() bool {
-		s, err := c.vidra.InfrahubV1alpha1().InfrahubSyncs().Get(ctx, syncName, metav1.GetOptions{})
-		if err != nil || s.Status.LastHandledReconcileAt != requested || !meta.IsStatusConditionTrue(s.Status.Conditions, v1alpha1.ConditionReady) {
+	waitSync(ctx, b, c, syncName, "change applied", 30*time.Minute, func(s *v1alpha1.InfrahubSync) bool {
+		if s.Status.LastHandledReconcileAt != requested || !meta.IsStatusConditionTrue(s.Status.Conditions, v1alpha1.ConditionReady) {
 			return false
 		}
 		d, err := c.dyn.Resource(gvrDeployment).Namespace(ns).Get(ctx, fmt.Sprintf("app-%d", n-1), metav1.GetOptions{})

@@ -341,9 +341,9 @@ func hasEntry(items []v1alpha1.ManagedResource, group, kind string) bool {
 	return false
 }
 
-// Deleting an InfrahubSync deletes its VidraResources through garbage
-// collection, whose finalizers delete the objects; the Namespace goes
-// through real namespace deletion.
+// Deleting an InfrahubSync deletes its VidraResources (the operator does,
+// ahead of the garbage collector), whose finalizers delete the objects;
+// the Namespace goes through real namespace deletion.
 func TestDeletingSyncRemovesEverything(t *testing.T) {
 	e := newEnv(t)
 	e.fake.SetArtifact("main", infrahubtest.ArtifactSpec{Name: "Gone_Manifest", TargetLabel: "gone", Content: webserver("gone", "gone-ns", 1)})
@@ -354,6 +354,38 @@ func TestDeletingSyncRemovesEverything(t *testing.T) {
 	e.eventually("VidraResources collected", func() (bool, error) { return len(e.resourcesOf("gone")) == 0, nil })
 	e.waitGone(gvrDeployment, "gone-ns", "gone")
 	e.waitGone(gvrNamespace, "", "gone-ns")
+}
+
+// `kubectl delete --cascade=orphan` on a sync: the garbage collector takes
+// the owner reference off its VidraResources before the sync goes, and the
+// operator, which deletes the VidraResources of a deleted sync itself,
+// keeps them and their objects.
+func TestOrphanCascadeKeepsVidraResources(t *testing.T) {
+	e := newEnv(t)
+	e.fake.SetArtifact("main", infrahubtest.ArtifactSpec{Name: "Kept_Manifest", TargetLabel: "kept", Content: webserver("kept", "kept-ns", 1)})
+	e.newSync("kept", "Kept_Manifest")
+	e.waitReady("kept")
+	e.waitExists(gvrDeployment, "kept-ns", "kept")
+	orphan := metav1.DeletePropagationOrphan
+	assert.NilError(t, e.vidra.InfrahubV1alpha1().InfrahubSyncs().Delete(e.ctx, "kept", metav1.DeleteOptions{PropagationPolicy: &orphan}))
+	e.eventually("sync gone", func() (bool, error) {
+		_, err := e.vidra.InfrahubV1alpha1().InfrahubSyncs().Get(e.ctx, "kept", metav1.GetOptions{})
+		return apierrors.IsNotFound(err), nil
+	})
+	// The sync's deletion reaches the operator within moments; whatever
+	// it does about it, the VidraResource and its objects must stay.
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		vrs := e.resourcesOf("kept")
+		assert.Equal(t, len(vrs), 1, "the orphaned VidraResource was deleted")
+		assert.Assert(t, vrs[0].DeletionTimestamp == nil, "the orphaned VidraResource is being deleted")
+		assert.Equal(t, len(vrs[0].OwnerReferences), 0)
+		time.Sleep(200 * time.Millisecond)
+	}
+	e.waitExists(gvrDeployment, "kept-ns", "kept")
+	for _, vr := range e.resourcesOf("kept") {
+		e.deleteResource(vr.Name)
+	}
 }
 
 // The orphan annotation lets a VidraResource go without touching its objects.
