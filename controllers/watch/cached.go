@@ -97,12 +97,9 @@ func (c *cachedObject) object() (*unstructured.Unstructured, error) {
 	return u, nil
 }
 
-// healthOf is the health of a cached object, as HealthOf reads it from a
-// transformed one.
+// healthOf is the health of a cached object: the record HealthTransform
+// left, Current when there is none (a ConfigMap, say).
 func (c *cachedObject) healthOf() health.Result {
-	if c == nil {
-		return health.Result{Status: health.Unknown, Message: "not found"}
-	}
 	if !c.healthRecorded {
 		return health.Result{Status: health.Current}
 	}

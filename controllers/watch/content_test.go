@@ -199,8 +199,8 @@ func TestCachedObjectRoundTrip(t *testing.T) {
 	if !reflect.DeepEqual(got.Object, u.Object) {
 		t.Errorf("decoded cached object differs:\n got %v\nwant %v", got.Object, u.Object)
 	}
-	if c.healthOf() != HealthOf(u) {
-		t.Errorf("health %v, want %v", c.healthOf(), HealthOf(u))
+	if want, _ := healthRecord(u); c.healthOf() != want {
+		t.Errorf("health %v, want %v", c.healthOf(), want)
 	}
 	copied := c.DeepCopyObject().(*cachedObject)
 	copied.Name = "other"

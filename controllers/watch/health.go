@@ -62,16 +62,6 @@ func healthRecord(u *unstructured.Unstructured) (r health.Result, recorded bool)
 	return health.Result{Status: health.Status(s), Message: msg}, true
 }
 
-// HealthOf returns the health of an object read from the cache of a Manager
-// using HealthTransform (the default).
-func HealthOf(u *unstructured.Unstructured) health.Result {
-	if u == nil {
-		return health.Result{Status: health.Unknown, Message: "not found"}
-	}
-	r, _ := healthRecord(u)
-	return r
-}
-
 // Health returns the health of a managed object from gvr's cache. observed
 // is false when no informer runs for gvr or it has not synced yet; an object
 // missing from a synced cache is Unknown, "not found".

@@ -53,7 +53,7 @@ func TestHealthTransformKeepsOnlyHealth(t *testing.T) {
 			assert.Assert(t, got.GetManagedFields() == nil)
 			st, _ := got.Object["status"].(map[string]any)
 			assert.DeepEqual(t, st, tc.wantStatus)
-			assert.Equal(t, HealthOf(got), tc.want)
+			assert.Equal(t, mustCompact(t, got).healthOf(), tc.want)
 
 			// Idempotent: a second pass changes nothing.
 			again, err := HealthTransform(got.DeepCopy())
@@ -71,5 +71,5 @@ func TestContentChangedIgnoresHealthRecord(t *testing.T) {
 	a := decode(t, `{apiVersion: apps/v1, kind: Deployment, metadata: {name: web}, spec: {replicas: 3}, status: {vidra.health: InProgress}}`)
 	b := decode(t, `{apiVersion: apps/v1, kind: Deployment, metadata: {name: web}, spec: {replicas: 3}, status: {vidra.health: Current}}`)
 	assert.Assert(t, !contentChanged(mustCompact(t, a), mustCompact(t, b)), "a health change is not drift")
-	assert.Assert(t, HealthOf(a) != HealthOf(b))
+	assert.Assert(t, mustCompact(t, a).healthOf() != mustCompact(t, b).healthOf())
 }

@@ -128,7 +128,7 @@ func runOperatorMemory(b *testing.B, n, iter int) {
 	if os.Getenv("VIDRA_BENCH_GCTRACE") != "" {
 		b.Logf("operator GC trace, last lines:\n%s", tail(grepLines(logs.String(), "gc "), 3))
 	}
-	b.Logf("operator binary at %d artifacts (%d watched objects): converged in %v, RSS %.1f MiB, peak %.1f MiB", n, watched, converge, float64(rss)/(1<<20), float64(peak)/(1<<20))
+	logNow(b, "operator binary at %d artifacts (%d watched objects): converged in %v, RSS %.1f MiB, peak %.1f MiB", n, watched, converge, float64(rss)/(1<<20), float64(peak)/(1<<20))
 	if heapProfile != "" {
 		writeHeapProfile(ctx, b, pprofAddr, fmt.Sprintf("%s.%d", heapProfile, n))
 	}
@@ -170,7 +170,7 @@ func runOperatorMemory(b *testing.B, n, iter int) {
 	b.ReportMetric(change.Seconds(), "s/change")
 	b.ReportMetric(float64(rssAfter)/(1<<20), "MiB-rss-after-change")
 	b.ReportMetric(float64(peakAfter)/(1<<20), "MiB-rss-peak-after-change")
-	b.Logf("after a change of every artifact (%v) and 20 drift repairs: RSS %.1f MiB, peak %.1f MiB", change, float64(rssAfter)/(1<<20), float64(peakAfter)/(1<<20))
+	logNow(b, "after a change of every artifact (%v) and 20 drift repairs: RSS %.1f MiB, peak %.1f MiB", change, float64(rssAfter)/(1<<20), float64(peakAfter)/(1<<20))
 
 	deleteSyncOrphaning(ctx, b, c, syncName)
 	deleteNamespaces(ctx, b, c, ns, opNS)
@@ -212,6 +212,15 @@ func processMemory(b *testing.B, pid int) (rss, peak int64) {
 		}
 	}
 	return rss, peak
+}
+
+// logNow logs a result and prints it at once too: a benchmark's log only
+// shows when it ends, and at 5,000 artifacts the cleanup after the
+// measurements takes minutes.
+func logNow(b *testing.B, format string, args ...any) {
+	b.Helper()
+	b.Logf(format, args...)
+	fmt.Fprintf(os.Stderr, b.Name()+": "+format+"\n", args...)
 }
 
 func tail(s string, lines int) string {
