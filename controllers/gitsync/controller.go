@@ -15,7 +15,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	coreinformers "k8s.io/client-go/informers/core/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
@@ -341,18 +340,6 @@ func (c *Controller) processNextWorkItem(ctx context.Context) bool {
 	return workloop.ProcessNextWorkItem(ctx, c.queue, c.syncHandler)
 }
 
-// liveSyncUID reads the GitSync of that name from the API server.
-func (c *Controller) liveSyncUID(ctx context.Context, name string) (types.UID, error) {
-	s, err := c.client.InfrahubV1alpha1().GitSyncs().Get(ctx, name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return "", nil
-	}
-	if err != nil {
-		return "", err
-	}
-	return s.UID, nil
-}
-
 // writer is the unit writer of this controller's VidraResources.
 func (c *Controller) writer() infrahubsync.Writer {
 	return infrahubsync.Writer{Client: c.client, Resources: c.vrs, Manifests: c.opts.Manifests,
@@ -375,7 +362,7 @@ func (c *Controller) syncHandler(ctx context.Context, key string) (requeueAfter 
 		c.mu.Unlock()
 		// Its VidraResources go with it, without waiting for the garbage
 		// collector.
-		removed, err := c.writer().RemoveOwnedByGone(ctx, kind, key, c.liveSyncUID)
+		removed, err := c.writer().RemoveOwnedByGone(ctx, kind, key, infrahubsync.LookupBy(c.client.InfrahubV1alpha1().GitSyncs().Get))
 		if removed > 0 {
 			logger.V(1).Info("Deleted the VidraResources of a deleted sync", "count", removed)
 		}

@@ -393,18 +393,6 @@ func (c *Controller) processNextWorkItem(ctx context.Context) bool {
 	return workloop.ProcessNextWorkItem(ctx, c.queue, c.syncHandler)
 }
 
-// liveSyncUID reads the sync of that name from the API server.
-func (c *Controller) liveSyncUID(ctx context.Context, name string) (types.UID, error) {
-	s, err := c.client.InfrahubV1alpha1().InfrahubSyncs().Get(ctx, name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return "", nil
-	}
-	if err != nil {
-		return "", err
-	}
-	return s.UID, nil
-}
-
 // syncHandler reconciles one InfrahubSync and records how it went.
 func (c *Controller) syncHandler(ctx context.Context, key string) (requeueAfter time.Duration, err error) {
 	start := c.clock.Now()
@@ -431,7 +419,7 @@ func (c *Controller) syncHandler(ctx context.Context, key string) (requeueAfter 
 		// Its VidraResources go with it; deleting them here rather than
 		// leaving them to the garbage collector is what makes a large
 		// sync go in seconds.
-		removed, err := c.writer().RemoveOwnedByGone(ctx, syncKind, key, c.liveSyncUID)
+		removed, err := c.writer().RemoveOwnedByGone(ctx, syncKind, key, LookupBy(c.client.InfrahubV1alpha1().InfrahubSyncs().Get))
 		if removed > 0 {
 			logger.V(1).Info("Deleted the VidraResources of a deleted sync", "count", removed)
 		}

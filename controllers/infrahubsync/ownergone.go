@@ -22,6 +22,20 @@ const removeParallelism = 8
 // UID of the sync of that name, "" when there is none.
 type OwnerLookup func(ctx context.Context, name string) (types.UID, error)
 
+// LookupBy makes an OwnerLookup of a typed client's Get.
+func LookupBy[T metav1.Object](get func(ctx context.Context, name string, opts metav1.GetOptions) (T, error)) OwnerLookup {
+	return func(ctx context.Context, name string) (types.UID, error) {
+		obj, err := get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return "", nil
+		}
+		if err != nil {
+			return "", err
+		}
+		return obj.GetUID(), nil
+	}
+}
+
 // RemoveOwnedByGone deletes the VidraResources controlled by a sync of the
 // given kind and name that no longer exists, the way the garbage collector
 // would, without waiting for it: the collector deletes at the controller
