@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
+	gosync "sync"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -13,9 +13,6 @@ import (
 
 	v1alpha1 "github.com/vidra-operator/vidra/apis/infrahub/v1alpha1"
 )
-
-// removeParallelism bounds the deletions in flight when a sync is gone.
-const removeParallelism = 8
 
 // OwnerLookup reads a sync from the API server, not from a cache: a sync
 // missing from an informer may only have left this shard. It returns the
@@ -55,7 +52,7 @@ func (w Writer) RemoveOwnedByGone(ctx context.Context, kind, name string, lookup
 	}
 	var candidates []*v1alpha1.VidraResource
 	for _, vr := range cached {
-		if controlledBy(vr, kind, name, "") && vr.DeletionTimestamp == nil {
+		if vr.DeletionTimestamp == nil && controlledBy(vr, kind, name) {
 			candidates = append(candidates, vr)
 		}
 	}
@@ -66,47 +63,45 @@ func (w Writer) RemoveOwnedByGone(ctx context.Context, kind, name string, lookup
 	if err != nil {
 		return 0, fmt.Errorf("look up %s %s: %w", kind, name, err)
 	}
-	gone := func(vr *v1alpha1.VidraResource) bool {
-		ref := metav1.GetControllerOf(vr)
-		return ref != nil && ref.UID != live
+	// ownedByGone holds for a VidraResource still to be deleted: not on
+	// its way out, and controlled by a sync of that name that is not the
+	// live one.
+	ownedByGone := func(vr *v1alpha1.VidraResource) bool {
+		return vr.DeletionTimestamp == nil && controlledBy(vr, kind, name) && metav1.GetControllerOf(vr).UID != live
 	}
 
-	work := make(chan *v1alpha1.VidraResource)
 	var (
-		mu      sync.Mutex
+		mu      gosync.Mutex
+		wg      gosync.WaitGroup
 		errs    []error
 		deleted int
-		wg      sync.WaitGroup
 	)
-	for range min(removeParallelism, len(candidates)) {
+	sem := make(chan struct{}, artifactParallelism)
+	for _, vr := range candidates {
+		if !ownedByGone(vr) {
+			continue
+		}
 		wg.Add(1)
+		sem <- struct{}{}
 		go func() {
-			defer wg.Done()
-			for vr := range work {
-				ok, err := w.removeIfStillOwned(ctx, vr, kind, name, gone)
-				mu.Lock()
-				if err != nil {
-					errs = append(errs, err)
-				} else if ok {
-					deleted++
-				}
-				mu.Unlock()
+			defer func() { <-sem; wg.Done() }()
+			ok, err := w.removeIfStillOwned(ctx, vr, kind, name, ownedByGone)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+			} else if ok {
+				deleted++
 			}
 		}()
 	}
-	for _, vr := range candidates {
-		if gone(vr) {
-			work <- vr
-		}
-	}
-	close(work)
 	wg.Wait()
 	return deleted, errors.Join(errs...)
 }
 
 // removeIfStillOwned deletes vr if it is as cached; if it changed since,
-// it reads it again and deletes it only if a gone sync still controls it.
-func (w Writer) removeIfStillOwned(ctx context.Context, vr *v1alpha1.VidraResource, kind, name string, gone func(*v1alpha1.VidraResource) bool) (bool, error) {
+// it reads it again and deletes it only if ownedByGone still holds.
+func (w Writer) removeIfStillOwned(ctx context.Context, vr *v1alpha1.VidraResource, kind, name string, ownedByGone func(*v1alpha1.VidraResource) bool) (bool, error) {
 	client := w.Client.InfrahubV1alpha1().VidraResources()
 	for attempt := 0; attempt < 3; attempt++ {
 		uid, rv := vr.UID, vr.ResourceVersion
@@ -126,7 +121,7 @@ func (w Writer) removeIfStillOwned(ctx context.Context, vr *v1alpha1.VidraResour
 		if err != nil {
 			return false, fmt.Errorf("read VidraResource %s of %s %s: %w", vr.Name, kind, name, err)
 		}
-		if fresh.UID != vr.UID || fresh.DeletionTimestamp != nil || !controlledBy(fresh, kind, name, "") || !gone(fresh) {
+		if fresh.UID != vr.UID || !ownedByGone(fresh) {
 			return false, nil
 		}
 		vr = fresh
@@ -135,9 +130,8 @@ func (w Writer) removeIfStillOwned(ctx context.Context, vr *v1alpha1.VidraResour
 }
 
 // controlledBy reports whether vr's controller is the sync of that kind and
-// name, and of that UID unless uid is empty.
-func controlledBy(vr *v1alpha1.VidraResource, kind, name string, uid types.UID) bool {
+// name.
+func controlledBy(vr *v1alpha1.VidraResource, kind, name string) bool {
 	ref := metav1.GetControllerOf(vr)
-	return ref != nil && ref.Kind == kind && ref.Name == name && ref.APIVersion == v1alpha1.SchemeGroupVersion.String() &&
-		(uid == "" || ref.UID == uid)
+	return ref != nil && ref.Kind == kind && ref.Name == name && ref.APIVersion == v1alpha1.SchemeGroupVersion.String()
 }
