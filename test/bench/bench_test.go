@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"sort"
 	"strconv"
@@ -190,7 +191,9 @@ func runConvergence(b *testing.B, n, iter int) {
 		}
 	}
 
-	// The floor: a bare server-side apply loop over the same objects.
+	// The floor: a bare server-side apply loop over the same objects, once
+	// the control plane is idle, as every run after it starts.
+	settle(b, cp.Processes()["kube-apiserver"])
 	cpuBefore := readCPU(b)
 	floor := applyLoop(ctx, b, c.dyn, floorNS, n)
 	floorCPU := readCPU(b).since(cpuBefore)
@@ -199,14 +202,19 @@ func runConvergence(b *testing.B, n, iter int) {
 	// allocator, for one, slows down as Services add up) and the
 	// deployment controller is done with them, so no run pays for another.
 	deleteNamespaces(ctx, b, c, floorNS)
-	modelNS := fmt.Sprintf("model-%d-%d", n, iter)
-	createNamespace(ctx, b, c, modelNS)
-	settle(b, cp.Processes()["kube-apiserver"])
-	cpuBefore = readCPU(b)
-	model := modelConvergeLoop(ctx, b, c, modelNS, n)
-	modelCPU := readCPU(b).since(cpuBefore)
-	deleteModelResources(ctx, b, c, modelNS, n)
-	deleteNamespaces(ctx, b, c, modelNS)
+	runModel := func(name string, marked bool) (time.Duration, cpuUse) {
+		modelNS := fmt.Sprintf("%s-%d-%d", name, n, iter)
+		createNamespace(ctx, b, c, modelNS)
+		settle(b, cp.Processes()["kube-apiserver"])
+		cpuBefore := readCPU(b)
+		took := modelConvergeLoop(ctx, b, c, modelNS, n, marked)
+		used := readCPU(b).since(cpuBefore)
+		deleteModelResources(ctx, b, c, modelNS, n)
+		deleteNamespaces(ctx, b, c, modelNS)
+		return took, used
+	}
+	issueModel, issueModelCPU := runModel("issue-model", false)
+	model, modelCPU := runModel("model", true)
 
 	artifactName := fmt.Sprintf("Bench_%d_%d", n, iter)
 	opNS := "vidra-" + ns
@@ -260,6 +268,10 @@ func runConvergence(b *testing.B, n, iter int) {
 		}
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
+	settle(b, cp.Processes()["kube-apiserver"])
+	// Runs of one process should start alike: what an earlier run left
+	// open shows here.
+	b.Logf("before Vidra converges: %d watches open on the API server, %d goroutines in this process", openWatches(ctx, b, c), runtime.NumGoroutine())
 	cpuBefore = readCPU(b)
 	start := time.Now()
 	syncName := "bench-" + strconv.Itoa(n)
@@ -295,9 +307,11 @@ func runConvergence(b *testing.B, n, iter int) {
 	converge := time.Since(start)
 	convergeCPU := readCPU(b).since(cpuBefore)
 	b.Logf("CPU used by the floor:       %v", floorCPU)
+	b.Logf("CPU used by the issue's model (no markers): %v", issueModelCPU)
 	b.Logf("CPU used by the model floor: %v", modelCPU)
 	b.Logf("CPU used converging:         %v", convergeCPU)
 	b.ReportMetric(convergeCPU.total().Seconds()/floorCPU.total().Seconds(), "x-floor-cpu")
+	b.ReportMetric(issueModel.Seconds()/floor.Seconds(), "x-floor-issue-model")
 	b.ReportMetric(model.Seconds(), "s/model-floor")
 	b.ReportMetric(converge.Seconds()/model.Seconds(), "x-model-floor")
 	if os.Getenv("VIDRA_BENCH_CPUPROFILE") != "" {
@@ -372,8 +386,8 @@ func runConvergence(b *testing.B, n, iter int) {
 	b.ReportMetric(float64(rss)/(1<<20), "MiB-rss")
 	stats := op.Clusters.Local().Watches.Stats()
 	b.ReportMetric(float64(stats.Objects), "watched-objects")
-	b.Logf("N=%d converge=%v floor=%v model floor=%v idle: infrahub=%v writes=%d drift p50=%v p95=%v rss=%.1fMiB watched=%d",
-		n, converge, floor, model, counts, idleWrites, lat[len(lat)/2], lat[len(lat)*95/100], float64(rss)/(1<<20), stats.Objects)
+	b.Logf("N=%d converge=%v floor=%v issue model=%v model floor=%v idle: infrahub=%v writes=%d drift p50=%v p95=%v rss=%.1fMiB watched=%d",
+		n, converge, floor, issueModel, model, counts, idleWrites, lat[len(lat)/2], lat[len(lat)*95/100], float64(rss)/(1<<20), stats.Objects)
 
 	deleteSyncOrphaning(ctx, b, c, syncName)
 	deleteNamespaces(ctx, b, c, ns, floorNS, opNS)
@@ -528,6 +542,27 @@ func apiRequests(ctx context.Context, b *testing.B, c clients, verbs map[string]
 		out[labels["verb"]+" "+labels["resource"]+"/"+labels["subresource"]] += int(v)
 	}
 	return out
+}
+
+// openWatches returns how many watches the API server is serving.
+func openWatches(ctx context.Context, b *testing.B, c clients) int {
+	raw, err := c.kube.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	open := 0
+	s := bufio.NewScanner(strings.NewReader(string(raw)))
+	s.Buffer(make([]byte, 1<<20), 1<<20)
+	for s.Scan() {
+		line := s.Text()
+		if !strings.HasPrefix(line, "apiserver_longrunning_requests{") || !strings.Contains(line, `verb="WATCH"`) {
+			continue
+		}
+		if v, err := strconv.ParseFloat(strings.TrimSpace(line[strings.LastIndex(line, "}")+1:]), 64); err == nil {
+			open += int(v)
+		}
+	}
+	return open
 }
 
 func parseLabels(s string) map[string]string {

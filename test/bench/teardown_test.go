@@ -58,15 +58,21 @@ func runTeardown(b *testing.B, n, iter int) {
 	deleteNamespaces(ctx, b, c, floorNS)
 
 	// The model floor: the same deletes plus, per artifact, deleting its
-	// VidraResource and taking its finalizer off.
-	modelNS := fmt.Sprintf("model-teardown-%d-%d", n, iter)
-	createNamespace(ctx, b, c, modelNS)
-	modelConvergeLoop(ctx, b, c, modelNS, n)
-	settle(b, cp.Processes()["kube-apiserver"])
-	cpuBefore = readCPU(b)
-	model := modelTeardownLoop(ctx, b, c, modelNS, n)
-	modelCPU := readCPU(b).since(cpuBefore)
-	deleteNamespaces(ctx, b, c, modelNS)
+	// VidraResource and taking its finalizer off; and, before it, the same
+	// without the finalizer.
+	runModel := func(name string, finalizer bool) (time.Duration, cpuUse) {
+		modelNS := fmt.Sprintf("%s-%d-%d", name, n, iter)
+		createNamespace(ctx, b, c, modelNS)
+		modelConvergeLoop(ctx, b, c, modelNS, n, true)
+		settle(b, cp.Processes()["kube-apiserver"])
+		cpuBefore := readCPU(b)
+		took := modelTeardownLoop(ctx, b, c, modelNS, n, finalizer)
+		used := readCPU(b).since(cpuBefore)
+		deleteNamespaces(ctx, b, c, modelNS)
+		return took, used
+	}
+	bare, bareCPU := runModel("bare-model-teardown", false)
+	model, modelCPU := runModel("model-teardown", true)
 
 	artifactName := fmt.Sprintf("Teardown_%d_%d", n, iter)
 	opNS := "vidra-" + ns
@@ -117,8 +123,10 @@ func runTeardown(b *testing.B, n, iter int) {
 	teardown := time.Since(start)
 	teardownCPU := readCPU(b).since(cpuBefore)
 	b.Logf("CPU used by the floor:       %v", floorCPU)
+	b.Logf("CPU used by the model without finalizer: %v", bareCPU)
 	b.Logf("CPU used by the model floor: %v", modelCPU)
 	b.Logf("CPU used tearing down:       %v", teardownCPU)
+	b.ReportMetric(bare.Seconds()/floor.Seconds(), "x-floor-model-no-finalizer")
 	b.ReportMetric(model.Seconds(), "s/model-floor")
 	b.ReportMetric(teardown.Seconds()/model.Seconds(), "x-model-floor")
 	b.ReportMetric(teardownCPU.total().Seconds()/floorCPU.total().Seconds(), "x-floor-cpu")
