@@ -202,6 +202,7 @@ func start(ctx context.Context, logger klog.Logger, o *options, h *health, shutd
 		InfrahubConcurrency:   o.infrahubRequests,
 		CacheBytes:            int64(o.cacheBytes),
 		MaxManifestBytes:      int64(o.maxManifestBytes),
+		MaxResourceBytes:      int64(o.maxResourceBytes),
 		GitInterval:           o.gitInterval,
 		GitLimits:             gitrepo.Limits{MaxBytes: int64(o.gitMaxBytes), Timeout: o.gitTimeout},
 		RemoteTimeout:         o.remoteTimeout,

@@ -40,6 +40,7 @@ func TestDefaults(t *testing.T) {
 	assert.Equal(t, o.configMap, "vidra-config")
 	assert.Equal(t, int64(o.cacheBytes), int64(256<<20))
 	assert.Equal(t, int64(o.maxManifestBytes), int64(16<<20))
+	assert.Equal(t, int64(o.maxResourceBytes), int64(1472<<10))
 	assert.Assert(t, disabled(o.pprofAddr))
 	assert.Assert(t, disabled(o.webhookAddr))
 	assert.Assert(t, !o.leaderElect)
@@ -56,6 +57,7 @@ func TestFlagValidation(t *testing.T) {
 		{"-query-name=a/b"},
 		{"-artifact-cache-size=lots"},
 		{"-max-manifest-bytes=0"},
+		{"-max-resource-bytes=0"},
 		{"-leader-elect", "-leader-election-lease-duration=5s", "-leader-election-renew-deadline=5s"},
 		{"-leader-elect", "-leader-election-renew-deadline=2s", "-leader-election-retry-period=2s"},
 		{"extra-argument"},
@@ -63,11 +65,12 @@ func TestFlagValidation(t *testing.T) {
 		_, err := parseOptions(t, args...)
 		assert.Assert(t, err != nil, "%v accepted", args)
 	}
-	o, err := parseOptions(t, "-artifact-cache-size=64Mi", "-max-manifest-bytes=10Mi", "-sync-interval=30s", "-leader-elect",
+	o, err := parseOptions(t, "-artifact-cache-size=64Mi", "-max-manifest-bytes=10Mi", "-max-resource-bytes=4Mi", "-sync-interval=30s", "-leader-elect",
 		"-leader-election-lease-duration=4s", "-leader-election-renew-deadline=3s", "-leader-election-retry-period=500ms")
 	assert.NilError(t, err)
 	assert.Equal(t, int64(o.cacheBytes), int64(64<<20))
 	assert.Equal(t, int64(o.maxManifestBytes), int64(10<<20))
+	assert.Equal(t, int64(o.maxResourceBytes), int64(4<<20))
 	assert.Assert(t, o.explicit[flagSyncInterval])
 }
 

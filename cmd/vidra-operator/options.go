@@ -39,6 +39,7 @@ type options struct {
 	infrahubCAFile    string
 	cacheBytes        byteSize
 	maxManifestBytes  byteSize
+	maxResourceBytes  byteSize
 	gitInterval       time.Duration
 	gitTimeout        time.Duration
 	gitMaxBytes       byteSize
@@ -107,6 +108,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	}
 	o.cacheBytes = 256 << 20
 	o.maxManifestBytes = manifeststore.DefaultMaxBytes
+	o.maxResourceBytes = vidraresource.DefaultMaxStoredBytes
 
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "path to a kubeconfig; empty: in-cluster config, else $KUBECONFIG or ~/.kube/config")
 	fs.StringVar(&o.namespace, "namespace", "", "the operator's namespace: credentials Secrets, the ConfigMap and the Lease live there (default: $POD_NAMESPACE, else the service account's namespace, else vidra-system)")
@@ -127,6 +129,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.infrahubCAFile, "infrahub-ca-file", "", "PEM file of CA certificates trusted for every Infrahub, besides the system roots")
 	fs.Var(&o.cacheBytes, "artifact-cache-size", "memory bound of the artifact content cache (e.g. 256Mi)")
 	fs.Var(&o.maxManifestBytes, "max-manifest-bytes", "largest artifact written to a VidraResource (e.g. 16Mi); a larger one is reported on its InfrahubSync and nothing applied from it before is touched")
+	fs.Var(&o.maxResourceBytes, "max-resource-bytes", "largest a VidraResource may grow with the inventory of its objects (e.g. 1472Ki, below etcd's --max-request-bytes); a manifest needing more is refused with an InventoryTooLarge condition and nothing is applied")
 	fs.DurationVar(&o.gitInterval, "git-interval", 0, "default interval at which a GitSync asks its repository where its ref points (its spec.interval wins); 0: the sync interval")
 	fs.DurationVar(&o.gitTimeout, "git-timeout", 2*time.Minute, "bound on each Git ref listing and fetch")
 	o.gitMaxBytes = 64 << 20
@@ -198,6 +201,9 @@ func (o *options) validate() error {
 	}
 	if o.maxManifestBytes <= 0 {
 		errs = append(errs, errors.New("-max-manifest-bytes must be positive"))
+	}
+	if o.maxResourceBytes <= 0 {
+		errs = append(errs, errors.New("-max-resource-bytes must be positive"))
 	}
 	if err := checkQueryName(o.queryName); o.queryName != "" && err != nil {
 		errs = append(errs, fmt.Errorf("-%s: %w", flagQueryName, err))

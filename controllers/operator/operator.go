@@ -76,6 +76,10 @@ type Config struct {
 	// MaxManifestBytes is the largest artifact written to a VidraResource
 	// and read from one; 0 means manifeststore.DefaultMaxBytes.
 	MaxManifestBytes int64
+	// MaxResourceBytes is the largest a VidraResource may grow with its
+	// inventory before its objects are refused rather than applied
+	// untracked; 0 means vidraresource.DefaultMaxStoredBytes.
+	MaxResourceBytes int64
 	// RemoteTimeout bounds each request to a remote cluster; drift
 	// watches are not bounded.
 	RemoteTimeout time.Duration
@@ -228,6 +232,7 @@ func New(cfg Config) (*Operator, error) {
 			Policy:                cfg.Policy,
 			Manifests:             manifeststore.ClientStore{Client: kube},
 			MaxManifestBytes:      cfg.MaxManifestBytes,
+			MaxStoredBytes:        cfg.MaxResourceBytes,
 		})
 	if err != nil {
 		return nil, err

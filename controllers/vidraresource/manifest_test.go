@@ -82,3 +82,76 @@ func TestMissingChunkAppliesNothing(t *testing.T) {
 	assert.Assert(t, is.Contains(cond.Message, vr.Spec.ManifestChunks.Names[1]))
 	assert.Equal(t, len(status.ManagedResources), 1, "the inventory is kept")
 }
+
+// configMaps is a manifest of n small ConfigMaps, cm-0 to cm-<n-1>.
+func configMaps(n int) string {
+	var b bytes.Buffer
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-%d\n  namespace: apps\ndata:\n  k: v\n", i)
+	}
+	return b.String()
+}
+
+// A manifest whose inventory would not fit in the VidraResource is refused
+// before anything is applied: applied, its objects could not be recorded.
+// What was applied before stays, and so does its inventory.
+func TestInventoryAboveLimitAppliesNothing(t *testing.T) {
+	ctx := context.Background()
+	vr := resource("many", configMaps(2))
+	f := newFixture(t, vr)
+	_, err := f.c.sync(ctx, vr.DeepCopy())
+	assert.NilError(t, err)
+	vr.Status = f.lastStatus()
+	assert.Equal(t, len(vr.Status.ManagedResources), 2)
+	f.destinationActions()
+	f.vidraActions()
+	before := map[string]string{}
+	for k, u := range f.store {
+		before[k] = u.GetResourceVersion()
+	}
+
+	// Room for a few more entries, not for 40.
+	f.c.opts.MaxStoredBytes = storedSize(vr, vr.Status.ManagedResources) + 600
+	vr.Spec.Manifest = configMaps(40)
+	vr.Generation = 2
+	_, err = f.c.sync(ctx, vr.DeepCopy())
+	assert.NilError(t, err, "a refused manifest waits for a new one, it is not retried")
+	assert.DeepEqual(t, f.destinationActions(), []string(nil))
+	after := map[string]string{}
+	for k, u := range f.store {
+		after[k] = u.GetResourceVersion()
+	}
+	assert.DeepEqual(t, after, before)
+	status := f.lastStatus()
+	cond := meta.FindStatusCondition(status.Conditions, v1alpha1.ConditionReady)
+	assert.Equal(t, cond.Status, metav1.ConditionFalse)
+	assert.Equal(t, cond.Reason, ReasonInventoryTooLarge)
+	assert.Assert(t, is.Contains(cond.Message, "Recording 40 objects"))
+	assert.Assert(t, is.Contains(cond.Message, fmt.Sprintf("above the %d bytes", f.c.opts.MaxStoredBytes)))
+	assert.Equal(t, len(status.ManagedResources), 2, "the inventory is kept")
+	events := f.events()
+	assert.Equal(t, len(events), 1)
+	assert.Assert(t, is.Contains(events[0], "Warning InventoryTooLarge"))
+
+	// Under the default limit the same manifest applies.
+	f.c.opts.MaxStoredBytes = 0
+	vr.Status = status
+	_, err = f.c.sync(ctx, vr.DeepCopy())
+	assert.NilError(t, err)
+	assert.Equal(t, len(f.store), 40)
+	assert.Equal(t, len(f.lastStatus().ManagedResources), 40)
+}
+
+// The size estimate is the VidraResource as stored, without managed
+// fields: it grows by each entry's encoding.
+func TestStoredSizeCountsTheInventory(t *testing.T) {
+	vr := resource("many", configMaps(1))
+	vr.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "vidra", Operation: metav1.ManagedFieldsOperationApply}}
+	entry := v1alpha1.ManagedResource{APIVersion: "v1", Kind: "ConfigMap", Name: "cm-0", Namespace: "apps", Version: "v1", Resource: "configmaps"}
+	empty := storedSize(vr, nil)
+	one := storedSize(vr, []v1alpha1.ManagedResource{entry})
+	two := storedSize(vr, []v1alpha1.ManagedResource{entry, entry})
+	assert.Assert(t, empty > int64(len(vr.Spec.Manifest)))
+	assert.Equal(t, two-one, int64(len(`,{"apiVersion":"v1","kind":"ConfigMap","name":"cm-0","namespace":"apps","version":"v1","resource":"configmaps"}`)))
+	assert.Assert(t, vr.ManagedFields != nil, "the VidraResource itself is not changed")
+}

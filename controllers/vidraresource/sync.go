@@ -2,6 +2,7 @@ package vidraresource
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -42,6 +43,7 @@ const (
 	ReasonPruneFailed        = "PruneFailed"
 	ReasonDeletionFailed     = "DeletionFailed"
 	ReasonWaitingForCRD      = "WaitingForCRD"
+	ReasonInventoryTooLarge  = "InventoryTooLarge"
 )
 
 var crdGroupKind = schema.GroupKind{Group: "apiextensions.k8s.io", Kind: "CustomResourceDefinition"}
@@ -173,6 +175,13 @@ func (c *Controller) sync(ctx context.Context, vr *v1alpha1.VidraResource) (time
 	// in the middle leaves nothing untracked; the first manifest needs no
 	// such write (see recordsBeforeApplying).
 	planned := mergeInventory(known, inventoryOf(objs, target.Server))
+	if size, limit := storedSize(vr, planned), c.maxStoredBytes(); size > limit {
+		// Applied, these objects could not all be recorded: the status
+		// write would be refused and they would be left untracked.
+		msg := fmt.Sprintf("Recording %d objects would make this VidraResource %d bytes, above the %d bytes it may take in the API server's storage; nothing was applied or pruned: split the artifact", len(planned), size, limit)
+		c.event(vr, corev1.EventTypeWarning, ReasonInventoryTooLarge, "Apply", "%s", msg)
+		return 0, c.writeStatus(ctx, vr, conditions.Result{Stalled: true, Reason: ReasonInventoryTooLarge, Message: msg}, nil, requested)
+	}
 	if recordsBeforeApplying(vr) && (len(planned) != len(vr.Status.ManagedResources) || !apiequality.Semantic.DeepEqual(planned, vr.Status.ManagedResources)) {
 		vr.Status.ManagedResources = planned
 		vr.Status.ObjectCount = int32(len(planned))
@@ -503,6 +512,28 @@ func (c *Controller) maxManifestBytes() int64 {
 		return c.opts.MaxManifestBytes
 	}
 	return manifeststore.DefaultMaxBytes
+}
+
+func (c *Controller) maxStoredBytes() int64 {
+	if c.opts.MaxStoredBytes > 0 {
+		return c.opts.MaxStoredBytes
+	}
+	return DefaultMaxStoredBytes
+}
+
+// storedSize is the size of the VidraResource as JSON once its status
+// records inventory, leaving out its managed fields.
+func storedSize(vr *v1alpha1.VidraResource, inventory []v1alpha1.ManagedResource) int64 {
+	probe := *vr
+	probe.ManagedFields = nil
+	probe.Status.ManagedResources = inventory
+	data, err := json.Marshal(&probe)
+	if err != nil {
+		// A VidraResource always encodes; were it not to, the write that
+		// follows reports it.
+		return 0
+	}
+	return int64(len(data))
 }
 
 func hasFinalizer(vr *v1alpha1.VidraResource) bool {

@@ -329,7 +329,7 @@ func TestFullValuesRender(t *testing.T) {
 		"-leader-election-retry-period=3s", "-sync-interval=5m", "-resource-interval=30m", "-reconcile-on-events=false",
 		"-query-name=ArtifactIDs", "-infrahub-ca-file=/etc/vidra/ca/ca.crt", "-metrics-bind-address=:9090",
 		"-webhook-bind-address=:9443", "-remote-timeout=10s", "-log-format=text", "-v=2", "-artifact-cache-size=64Mi",
-		"-resource-workers=16", "-kube-api-qps=100"} {
+		"-resource-workers=16", "-kube-api-qps=100", "-max-resource-bytes=1472Ki"} {
 		assert.Assert(t, slices.Contains(c.Args, want), "args %v lack %s", c.Args, want)
 	}
 	assert.Equal(t, spec.ServiceAccountName, "vidra-custom-sa")

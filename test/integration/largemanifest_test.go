@@ -21,6 +21,7 @@ import (
 	"github.com/vidra-operator/vidra/controllers/infrahubsync"
 	"github.com/vidra-operator/vidra/controllers/manifeststore"
 	"github.com/vidra-operator/vidra/controllers/operator"
+	"github.com/vidra-operator/vidra/controllers/vidraresource"
 	"github.com/vidra-operator/vidra/infrahub/infrahubtest"
 )
 
@@ -222,4 +223,63 @@ func TestArtifactAboveLimitKeepsWhatWasApplied(t *testing.T) {
 		}
 		return true, nil
 	})
+}
+
+// tinyConfigMaps is a Namespace and n ConfigMaps without data: a manifest
+// of many objects that is small for its count.
+func tinyConfigMaps(ns string, n int) []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: %s\n", ns)
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm-%05d, namespace: %s}\n", i, ns)
+	}
+	return b.Bytes()
+}
+
+// An artifact of more objects than a VidraResource can record (here 14,000,
+// whose inventory would pass etcd's 1.5 MiB request limit) is refused
+// before anything is applied, with both sizes in its condition and a
+// Warning event; what was applied before keeps its objects and inventory.
+func TestInventoryAboveLimitIsRefused(t *testing.T) {
+	e := newEnv(t)
+	const ns = "inventory-limit"
+	art := e.fake.SetArtifact("main", infrahubtest.ArtifactSpec{Name: "Many_Objects", TargetLabel: "many", Content: tinyConfigMaps(ns, 2)})
+	e.orphanAtEnd("many", ns)
+	e.newSync("many", "Many_Objects")
+	name := infrahubsync.ResourceName("many", art.ID)
+	before := e.waitApplied(name, 1)
+	assert.Equal(t, len(before.Status.ManagedResources), 3)
+	cm, err := e.kube.CoreV1().ConfigMaps(ns).Get(e.ctx, "cm-00000", metav1.GetOptions{})
+	assert.NilError(t, err)
+
+	e.fake.SetArtifact("main", infrahubtest.ArtifactSpec{ID: art.ID, Name: "Many_Objects", TargetLabel: "many", Content: tinyConfigMaps(ns, 14000)})
+	e.trigger("many")
+	vr := e.waitResourceReason(name, vidraresource.ReasonInventoryTooLarge)
+	cond := meta.FindStatusCondition(vr.Status.Conditions, v1alpha1.ConditionReady)
+	assert.Assert(t, is.Contains(cond.Message, "Recording 14001 objects"))
+	assert.Assert(t, is.Contains(cond.Message, fmt.Sprintf("above the %d bytes", vidraresource.DefaultMaxStoredBytes)))
+	assert.Equal(t, len(vr.Status.ManagedResources), 3, "the inventory is kept")
+	e.eventually("Warning event InventoryTooLarge", func() (bool, error) {
+		evs, err := e.kube.EventsV1().Events("default").List(e.ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err
+		}
+		for _, ev := range evs.Items {
+			if ev.Regarding.Name == name && ev.Reason == vidraresource.ReasonInventoryTooLarge && ev.Type == corev1.EventTypeWarning {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	e.eventually("the sync names the refusal", func() (bool, error) {
+		c := meta.FindStatusCondition(e.getSync("many").Status.Conditions, v1alpha1.ConditionReady)
+		return c != nil && c.Status == metav1.ConditionFalse && strings.Contains(c.Message, "Recording 14001 objects"), nil
+	})
+
+	list, err := e.kube.CoreV1().ConfigMaps(ns).List(e.ctx, metav1.ListOptions{LabelSelector: v1alpha1.LabelManagedBy + "=" + v1alpha1.ManagedByVidra})
+	assert.NilError(t, err)
+	assert.Equal(t, len(list.Items), 2, "nothing of the refused manifest was applied")
+	still, err := e.kube.CoreV1().ConfigMaps(ns).Get(e.ctx, "cm-00000", metav1.GetOptions{})
+	assert.NilError(t, err)
+	assert.Equal(t, still.ResourceVersion, cm.ResourceVersion)
 }
