@@ -129,6 +129,8 @@ type Controller struct {
 	// written bridges the informer's lag behind this controller's own
 	// status writes.
 	written writtenStatus
+	// parsed keeps the documents of large manifests between passes.
+	parsed parsedCache
 }
 
 // NewController wires the controller to its informer. Managed-object events
@@ -256,4 +258,5 @@ func (c *Controller) forget(name string) {
 	c.health.forget(name)
 	c.forgetSearched(name)
 	c.written.forget(name)
+	c.parsed.forget(name)
 }

@@ -121,17 +121,13 @@ func (c *Controller) sync(ctx context.Context, vr *v1alpha1.VidraResource) (time
 		return 0, c.writeStatus(ctx, vr, conditions.Result{Suspended: true, Reason: ReasonSuspended, Message: "Suspended: objects are neither applied nor pruned"}, nil, requested)
 	}
 
-	content, err := manifeststore.Read(ctx, &vr.Spec, c.opts.Manifests, c.opts.MaxManifestBytes)
+	docs, err := c.documents(ctx, vr)
 	var unavailable *manifeststore.UnavailableError
 	if errors.As(err, &unavailable) {
 		// A chunk not written yet or damaged: nothing is applied or pruned
 		// until the manifest reads back as recorded; the sync rewrites it.
 		_ = c.writeStatus(ctx, vr, conditions.Result{Reason: manifeststore.ReasonUnavailable, Message: "Manifest unavailable, nothing applied: " + err.Error()}, nil, requested)
 		return 0, fmt.Errorf("read manifest of %s: %w", vr.Name, err)
-	}
-	var docs []manifest.Document
-	if err == nil {
-		docs, err = manifest.ParseWithOptions(content, manifest.ParseOptions{MaxBytes: int(c.maxManifestBytes())})
 	}
 	if err != nil {
 		c.event(vr, corev1.EventTypeWarning, ReasonInvalidManifest, "Parse", "Manifest is invalid: %s", err)
@@ -250,6 +246,27 @@ func (c *Controller) sync(ctx context.Context, vr *v1alpha1.VidraResource) (time
 		return workloop.Jitter(min(c.interval(vr), c.opts.ConflictRecheck)), nil
 	}
 	return workloop.Jitter(c.interval(vr)), nil
+}
+
+// documents reads and parses the manifest of vr, or takes what an earlier
+// pass parsed when the manifest is large and unchanged.
+func (c *Controller) documents(ctx context.Context, vr *v1alpha1.VidraResource) ([]manifest.Document, error) {
+	large := vr.Spec.ManifestChunks != nil || len(vr.Spec.ManifestGzip) > 0
+	checksum := manifestChecksum(vr)
+	if large {
+		if docs, ok := c.parsed.get(vr.Name, checksum); ok {
+			return docs, nil
+		}
+	}
+	content, err := manifeststore.Read(ctx, &vr.Spec, c.opts.Manifests, c.opts.MaxManifestBytes)
+	if err != nil {
+		return nil, err
+	}
+	docs, err := manifest.ParseWithOptions(content, manifest.ParseOptions{MaxBytes: int(c.maxManifestBytes())})
+	if err == nil && large {
+		c.parsed.put(vr.Name, checksum, int64(len(content)), docs)
+	}
+	return docs, err
 }
 
 func (c *Controller) interval(vr *v1alpha1.VidraResource) time.Duration {
