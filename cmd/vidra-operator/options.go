@@ -108,7 +108,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	}
 	o.cacheBytes = 256 << 20
 	o.maxManifestBytes = manifeststore.DefaultMaxBytes
-	o.maxResourceBytes = vidraresource.DefaultMaxStoredBytes
+	o.maxResourceBytes = vidraresource.DefaultMaxResourceBytes
 
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "path to a kubeconfig; empty: in-cluster config, else $KUBECONFIG or ~/.kube/config")
 	fs.StringVar(&o.namespace, "namespace", "", "the operator's namespace: credentials Secrets, the ConfigMap and the Lease live there (default: $POD_NAMESPACE, else the service account's namespace, else vidra-system)")

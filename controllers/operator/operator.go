@@ -78,7 +78,7 @@ type Config struct {
 	MaxManifestBytes int64
 	// MaxResourceBytes is the largest a VidraResource may grow with its
 	// inventory before its objects are refused rather than applied
-	// untracked; 0 means vidraresource.DefaultMaxStoredBytes.
+	// untracked; 0 means vidraresource.DefaultMaxResourceBytes.
 	MaxResourceBytes int64
 	// RemoteTimeout bounds each request to a remote cluster; drift
 	// watches are not bounded.
@@ -232,7 +232,7 @@ func New(cfg Config) (*Operator, error) {
 			Policy:                cfg.Policy,
 			Manifests:             manifeststore.ClientStore{Client: kube},
 			MaxManifestBytes:      cfg.MaxManifestBytes,
-			MaxStoredBytes:        cfg.MaxResourceBytes,
+			MaxResourceBytes:      cfg.MaxResourceBytes,
 		})
 	if err != nil {
 		return nil, err

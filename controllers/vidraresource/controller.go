@@ -64,15 +64,15 @@ type Options struct {
 	// MaxManifestBytes is the largest manifest read; 0 means
 	// manifeststore.DefaultMaxBytes.
 	MaxManifestBytes int64
-	// MaxStoredBytes is the largest a VidraResource may grow with its
-	// inventory; 0 means DefaultMaxStoredBytes.
-	MaxStoredBytes int64
+	// MaxResourceBytes is the largest a VidraResource may grow with its
+	// inventory; 0 means DefaultMaxResourceBytes.
+	MaxResourceBytes int64
 }
 
-// DefaultMaxStoredBytes keeps a VidraResource below the 1.5 MiB etcd
+// DefaultMaxResourceBytes keeps a VidraResource below the 1.5 MiB etcd
 // accepts in one request by default (--max-request-bytes), with 64 KiB
 // left for its managed fields and the health messages a pass adds.
-const DefaultMaxStoredBytes = 1536<<10 - 64<<10
+const DefaultMaxResourceBytes = 1536<<10 - 64<<10
 
 // Policy is checked before any write; a refused object is reported and the
 // others are applied.

@@ -111,7 +111,7 @@ func TestInventoryAboveLimitAppliesNothing(t *testing.T) {
 	}
 
 	// Room for a few more entries, not for 40.
-	f.c.opts.MaxStoredBytes = storedSize(vr, vr.Status.ManagedResources) + 600
+	f.c.opts.MaxResourceBytes = storedSize(vr, vr.Status.ManagedResources) + 600
 	vr.Spec.Manifest = configMaps(40)
 	vr.Generation = 2
 	_, err = f.c.sync(ctx, vr.DeepCopy())
@@ -127,14 +127,14 @@ func TestInventoryAboveLimitAppliesNothing(t *testing.T) {
 	assert.Equal(t, cond.Status, metav1.ConditionFalse)
 	assert.Equal(t, cond.Reason, ReasonInventoryTooLarge)
 	assert.Assert(t, is.Contains(cond.Message, "Recording 40 objects"))
-	assert.Assert(t, is.Contains(cond.Message, fmt.Sprintf("above the %d bytes", f.c.opts.MaxStoredBytes)))
+	assert.Assert(t, is.Contains(cond.Message, fmt.Sprintf("above the %d bytes", f.c.opts.MaxResourceBytes)))
 	assert.Equal(t, len(status.ManagedResources), 2, "the inventory is kept")
 	events := f.events()
 	assert.Equal(t, len(events), 1)
 	assert.Assert(t, is.Contains(events[0], "Warning InventoryTooLarge"))
 
 	// Under the default limit the same manifest applies.
-	f.c.opts.MaxStoredBytes = 0
+	f.c.opts.MaxResourceBytes = 0
 	vr.Status = status
 	_, err = f.c.sync(ctx, vr.DeepCopy())
 	assert.NilError(t, err)

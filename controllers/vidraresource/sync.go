@@ -171,14 +171,18 @@ func (c *Controller) sync(ctx context.Context, vr *v1alpha1.VidraResource) (time
 	// in the middle leaves nothing untracked; the first manifest needs no
 	// such write (see recordsBeforeApplying).
 	planned := mergeInventory(known, inventoryOf(objs, target.Server))
-	if size, limit := storedSize(vr, planned), c.maxStoredBytes(); size > limit {
-		// Applied, these objects could not all be recorded: the status
-		// write would be refused and they would be left untracked.
-		msg := fmt.Sprintf("Recording %d objects would make this VidraResource %d bytes, above the %d bytes it may take in the API server's storage; nothing was applied or pruned: split the artifact", len(planned), size, limit)
-		c.event(vr, corev1.EventTypeWarning, ReasonInventoryTooLarge, "Apply", "%s", msg)
-		return 0, c.writeStatus(ctx, vr, conditions.Result{Stalled: true, Reason: ReasonInventoryTooLarge, Message: msg}, nil, requested)
+	inventoryChanged := len(planned) != len(vr.Status.ManagedResources) || !apiequality.Semantic.DeepEqual(planned, vr.Status.ManagedResources)
+	// An inventory already recorded fits; a new one is measured first.
+	if inventoryChanged {
+		if size, limit := storedSize(vr, planned), c.maxResourceBytes(); size > limit {
+			// Applied, these objects could not all be recorded: the status
+			// write would be refused and they would be left untracked.
+			msg := fmt.Sprintf("Recording %d objects would make this VidraResource %d bytes, above the %d bytes it may take in the API server's storage; nothing was applied or pruned: split the artifact", len(planned), size, limit)
+			c.event(vr, corev1.EventTypeWarning, ReasonInventoryTooLarge, "Apply", "%s", msg)
+			return 0, c.writeStatus(ctx, vr, conditions.Result{Stalled: true, Reason: ReasonInventoryTooLarge, Message: msg}, nil, requested)
+		}
 	}
-	if recordsBeforeApplying(vr) && (len(planned) != len(vr.Status.ManagedResources) || !apiequality.Semantic.DeepEqual(planned, vr.Status.ManagedResources)) {
+	if recordsBeforeApplying(vr) && inventoryChanged {
 		vr.Status.ManagedResources = planned
 		vr.Status.ObjectCount = int32(len(planned))
 		conditions.Apply(&vr.Status.Conditions, vr.Generation, conditions.Result{Progressing: true, Reason: ReasonProgressing, Message: "Applying objects"})
@@ -252,8 +256,9 @@ func (c *Controller) sync(ctx context.Context, vr *v1alpha1.VidraResource) (time
 // pass parsed when the manifest is large and unchanged.
 func (c *Controller) documents(ctx context.Context, vr *v1alpha1.VidraResource) ([]manifest.Document, error) {
 	large := vr.Spec.ManifestChunks != nil || len(vr.Spec.ManifestGzip) > 0
-	checksum := manifestChecksum(vr)
+	var checksum string
 	if large {
+		checksum = manifestChecksum(vr)
 		if docs, ok := c.parsed.get(vr.Name, checksum); ok {
 			return docs, nil
 		}
@@ -531,11 +536,11 @@ func (c *Controller) maxManifestBytes() int64 {
 	return manifeststore.DefaultMaxBytes
 }
 
-func (c *Controller) maxStoredBytes() int64 {
-	if c.opts.MaxStoredBytes > 0 {
-		return c.opts.MaxStoredBytes
+func (c *Controller) maxResourceBytes() int64 {
+	if c.opts.MaxResourceBytes > 0 {
+		return c.opts.MaxResourceBytes
 	}
-	return DefaultMaxStoredBytes
+	return DefaultMaxResourceBytes
 }
 
 // storedSize is the size of the VidraResource as JSON once its status

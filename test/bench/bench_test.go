@@ -517,52 +517,48 @@ func apiWrites(ctx context.Context, b *testing.B, c clients) map[string]int {
 // apiRequests reads the API server's request counters, by verb and
 // resource, for the given verbs (all verbs when nil).
 func apiRequests(ctx context.Context, b *testing.B, c clients, verbs map[string]bool) map[string]int {
+	keep := map[string]bool{"deployments": true, "serviceaccounts": true, "services": true, "ingresses": true,
+		"vidraresources": true, "infrahubsyncs": true, "gitsyncs": true, "events": true}
+	out := map[string]int{}
+	eachSample(ctx, b, c, "apiserver_request_total", func(labels map[string]string, v float64) {
+		if (verbs == nil || verbs[labels["verb"]]) && keep[labels["resource"]] {
+			out[labels["verb"]+" "+labels["resource"]+"/"+labels["subresource"]] += int(v)
+		}
+	})
+	return out
+}
+
+// openWatches returns how many watches the API server is serving.
+func openWatches(ctx context.Context, b *testing.B, c clients) int {
+	open := 0
+	eachSample(ctx, b, c, "apiserver_longrunning_requests", func(labels map[string]string, v float64) {
+		if labels["verb"] == "WATCH" {
+			open += int(v)
+		}
+	})
+	return open
+}
+
+// eachSample calls fn with the labels and value of every sample of the
+// API server's metric called name.
+func eachSample(ctx context.Context, b *testing.B, c clients, name string, fn func(labels map[string]string, value float64)) {
 	raw, err := c.kube.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
 	if err != nil {
 		b.Fatal(err)
 	}
-	keep := map[string]bool{"deployments": true, "serviceaccounts": true, "services": true, "ingresses": true,
-		"vidraresources": true, "infrahubsyncs": true, "gitsyncs": true, "events": true}
-	out := map[string]int{}
 	s := bufio.NewScanner(strings.NewReader(string(raw)))
 	s.Buffer(make([]byte, 1<<20), 1<<20)
 	for s.Scan() {
 		line := s.Text()
-		if !strings.HasPrefix(line, "apiserver_request_total{") {
-			continue
-		}
-		labels := parseLabels(line[len("apiserver_request_total{"):strings.LastIndex(line, "}")])
-		if (verbs != nil && !verbs[labels["verb"]]) || !keep[labels["resource"]] {
+		if !strings.HasPrefix(line, name+"{") {
 			continue
 		}
 		v, err := strconv.ParseFloat(strings.TrimSpace(line[strings.LastIndex(line, "}")+1:]), 64)
 		if err != nil {
 			continue
 		}
-		out[labels["verb"]+" "+labels["resource"]+"/"+labels["subresource"]] += int(v)
+		fn(parseLabels(line[len(name)+1:strings.LastIndex(line, "}")]), v)
 	}
-	return out
-}
-
-// openWatches returns how many watches the API server is serving.
-func openWatches(ctx context.Context, b *testing.B, c clients) int {
-	raw, err := c.kube.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	open := 0
-	s := bufio.NewScanner(strings.NewReader(string(raw)))
-	s.Buffer(make([]byte, 1<<20), 1<<20)
-	for s.Scan() {
-		line := s.Text()
-		if !strings.HasPrefix(line, "apiserver_longrunning_requests{") || !strings.Contains(line, `verb="WATCH"`) {
-			continue
-		}
-		if v, err := strconv.ParseFloat(strings.TrimSpace(line[strings.LastIndex(line, "}")+1:]), 64); err == nil {
-			open += int(v)
-		}
-	}
-	return open
 }
 
 func parseLabels(s string) map[string]string {

@@ -257,7 +257,7 @@ func TestInventoryAboveLimitIsRefused(t *testing.T) {
 	vr := e.waitResourceReason(name, vidraresource.ReasonInventoryTooLarge)
 	cond := meta.FindStatusCondition(vr.Status.Conditions, v1alpha1.ConditionReady)
 	assert.Assert(t, is.Contains(cond.Message, "Recording 14001 objects"))
-	assert.Assert(t, is.Contains(cond.Message, fmt.Sprintf("above the %d bytes", vidraresource.DefaultMaxStoredBytes)))
+	assert.Assert(t, is.Contains(cond.Message, fmt.Sprintf("above the %d bytes", vidraresource.DefaultMaxResourceBytes)))
 	assert.Equal(t, len(vr.Status.ManagedResources), 3, "the inventory is kept")
 	e.eventually("Warning event InventoryTooLarge", func() (bool, error) {
 		evs, err := e.kube.EventsV1().Events("default").List(e.ctx, metav1.ListOptions{})

@@ -341,15 +341,23 @@ func hasEntry(items []v1alpha1.ManagedResource, group, kind string) bool {
 	return false
 }
 
+// readyWebserverSync serves a webserver artifact for the sync of that name,
+// its Deployment named alike in the namespace <name>-ns, and waits until
+// the sync is Ready and the Deployment exists.
+func (e *env) readyWebserverSync(name string) {
+	e.t.Helper()
+	e.fake.SetArtifact("main", infrahubtest.ArtifactSpec{Name: name + "_Manifest", TargetLabel: name, Content: webserver(name, name+"-ns", 1)})
+	e.newSync(name, name+"_Manifest")
+	e.waitReady(name)
+	e.waitExists(gvrDeployment, name+"-ns", name)
+}
+
 // Deleting an InfrahubSync deletes its VidraResources (the operator does,
 // ahead of the garbage collector), whose finalizers delete the objects;
 // the Namespace goes through real namespace deletion.
 func TestDeletingSyncRemovesEverything(t *testing.T) {
 	e := newEnv(t)
-	e.fake.SetArtifact("main", infrahubtest.ArtifactSpec{Name: "Gone_Manifest", TargetLabel: "gone", Content: webserver("gone", "gone-ns", 1)})
-	e.newSync("gone", "Gone_Manifest")
-	e.waitReady("gone")
-	e.waitExists(gvrDeployment, "gone-ns", "gone")
+	e.readyWebserverSync("gone")
 	assert.NilError(t, e.vidra.InfrahubV1alpha1().InfrahubSyncs().Delete(e.ctx, "gone", metav1.DeleteOptions{}))
 	e.eventually("VidraResources collected", func() (bool, error) { return len(e.resourcesOf("gone")) == 0, nil })
 	e.waitGone(gvrDeployment, "gone-ns", "gone")
@@ -362,10 +370,7 @@ func TestDeletingSyncRemovesEverything(t *testing.T) {
 // keeps them and their objects.
 func TestOrphanCascadeKeepsVidraResources(t *testing.T) {
 	e := newEnv(t)
-	e.fake.SetArtifact("main", infrahubtest.ArtifactSpec{Name: "Kept_Manifest", TargetLabel: "kept", Content: webserver("kept", "kept-ns", 1)})
-	e.newSync("kept", "Kept_Manifest")
-	e.waitReady("kept")
-	e.waitExists(gvrDeployment, "kept-ns", "kept")
+	e.readyWebserverSync("kept")
 	orphan := metav1.DeletePropagationOrphan
 	assert.NilError(t, e.vidra.InfrahubV1alpha1().InfrahubSyncs().Delete(e.ctx, "kept", metav1.DeleteOptions{PropagationPolicy: &orphan}))
 	e.eventually("sync gone", func() (bool, error) {
