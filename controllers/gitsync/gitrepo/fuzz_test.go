@@ -47,8 +47,8 @@ func FuzzRedactURL(f *testing.F) {
 		}
 		raw := "https://" + user + ":" + password + "@" + host + "/" + path
 		// The rest of the URL may hold the same characters, also once
-		// escaped ("%20000" holds "0000").
-		elsewhere := host + "/" + path + " " + (&url.URL{Path: "/" + path}).EscapedPath()
+		// escaped: "%20000" in a path or "%80000" in a host holds "0000".
+		elsewhere := host + "/" + path + " " + (&url.URL{Host: host, Path: "/" + path}).String()
 		if strings.Contains(RedactURL(raw), password) && !strings.Contains(elsewhere, password) {
 			t.Fatalf("RedactURL(%q) = %q keeps the password", raw, RedactURL(raw))
 		}
