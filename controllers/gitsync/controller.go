@@ -139,7 +139,7 @@ func NewController(
 		AddFunc: c.enqueue,
 		UpdateFunc: func(old, cur any) {
 			o, n := old.(*v1alpha1.GitSync), cur.(*v1alpha1.GitSync)
-			if o.Generation != n.Generation ||
+			if o.Generation != n.Generation || infrahubsync.DeletionMoved(o, n) ||
 				o.Annotations[v1alpha1.AnnotationReconcileRequestedAt] != n.Annotations[v1alpha1.AnnotationReconcileRequestedAt] {
 				c.enqueue(cur)
 			}

@@ -120,7 +120,7 @@ type fixture struct {
 func newFixture(t *testing.T, remote *fakeRemote, secrets []*corev1.Secret, tune ...func(*v1alpha1.GitSync)) *fixture {
 	t.Helper()
 	obj := &v1alpha1.GitSync{
-		ObjectMeta: metav1.ObjectMeta{Name: "apps", UID: types.UID("apps-uid"), Generation: 1},
+		ObjectMeta: metav1.ObjectMeta{Name: "apps", UID: types.UID("apps-uid"), Generation: 1, Finalizers: []string{v1alpha1.SyncFinalizer}},
 		Spec: v1alpha1.GitSyncSpec{URL: "https://git.example.com/platform/apps.git",
 			Ref: v1alpha1.GitRef{Branch: "main"}, Paths: []string{"apps"}},
 	}
@@ -578,4 +578,42 @@ func sortedCopy(in []string) []string {
 		}
 	}
 	return out
+}
+
+// syncMetadataPatches lists the patches of the GitSync's metadata (not of
+// its status) among actions.
+func syncMetadataPatches(actions []k8stesting.Action) []string {
+	var out []string
+	for _, a := range actions {
+		if p, ok := a.(k8stesting.PatchAction); ok && a.GetResource().Resource == "gitsyncs" && a.GetSubresource() == "" {
+			out = append(out, string(p.GetPatch()))
+		}
+	}
+	return out
+}
+
+// A GitSync gets the operator's finalizer; on its way out it deletes its
+// VidraResources and lets go only once none is left.
+func TestDeletedGitSyncDeletesItsResourcesBeforeLettingGo(t *testing.T) {
+	remote := &fakeRemote{}
+	remote.set(commitA, twoDirectories())
+	f := newFixture(t, remote, nil, func(gs *v1alpha1.GitSync) { gs.Finalizers, gs.ResourceVersion = nil, "4" })
+	actions := f.pass()
+	assert.DeepEqual(t, syncMetadataPatches(actions), []string{`{"metadata":{"finalizers":["infrahub.operators.com/vidraresources"],"resourceVersion":"4"}}`})
+	f.settle()
+
+	now := metav1.Now()
+	f.obj.DeletionTimestamp, f.obj.Finalizers = &now, []string{v1alpha1.SyncFinalizer}
+	actions = f.pass()
+	assert.DeepEqual(t, sortedCopy(writes(actions)), sortedCopy([]string{"delete " + name("apps/db"), "delete " + name("apps/web")}))
+	assert.Check(t, is.Len(syncMetadataPatches(actions), 0))
+	resolves, _ := remote.counts()
+	assert.Equal(t, resolves, 1, "a sync on its way out does not read the repository")
+
+	for _, vr := range f.applied {
+		assert.NilError(t, f.c.vrIndex.Delete(vr))
+	}
+	actions = f.pass()
+	assert.Check(t, is.Len(writes(actions), 0))
+	assert.DeepEqual(t, syncMetadataPatches(actions), []string{`{"metadata":{"finalizers":[],"resourceVersion":"4"}}`})
 }

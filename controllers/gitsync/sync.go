@@ -145,9 +145,13 @@ func (c *Controller) sync(ctx context.Context, gs *v1alpha1.GitSync) (time.Durat
 	if err != nil {
 		return 0, err
 	}
+	patch := infrahubsync.PatchBy(c.client.InfrahubV1alpha1().GitSyncs().Patch)
 	if gs.DeletionTimestamp != nil {
 		c.written.Forget(gs.UID)
-		return 0, nil
+		return c.writer().ReleaseDeleted(ctx, kind, gs, patch)
+	}
+	if err := infrahubsync.EnsureSyncFinalizer(ctx, gs, patch); err != nil {
+		return 0, err
 	}
 	if gs.Spec.Suspend {
 		for _, vr := range owned {

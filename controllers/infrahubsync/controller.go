@@ -187,7 +187,7 @@ func NewController(
 		AddFunc: c.enqueue,
 		UpdateFunc: func(old, cur any) {
 			o, n := old.(*v1alpha1.InfrahubSync), cur.(*v1alpha1.InfrahubSync)
-			if o.Generation != n.Generation ||
+			if o.Generation != n.Generation || DeletionMoved(o, n) ||
 				o.Annotations[v1alpha1.AnnotationReconcileRequestedAt] != n.Annotations[v1alpha1.AnnotationReconcileRequestedAt] {
 				c.enqueue(cur)
 			}

@@ -42,7 +42,7 @@ type decisionFixture struct {
 func newDecisionFixture(t *testing.T, source *countingSource, tune ...func(*v1alpha1.InfrahubSync)) *decisionFixture {
 	t.Helper()
 	obj := &v1alpha1.InfrahubSync{
-		ObjectMeta: metav1.ObjectMeta{Name: "web", UID: types.UID("web-uid"), Generation: 1},
+		ObjectMeta: metav1.ObjectMeta{Name: "web", UID: types.UID("web-uid"), Generation: 1, Finalizers: []string{v1alpha1.SyncFinalizer}},
 		Spec: v1alpha1.InfrahubSyncSpec{Source: v1alpha1.InfrahubSource{
 			InfrahubAPIURL: "http://infrahub.invalid", ArtifactName: "Webserver_Manifest",
 		}},

@@ -2,14 +2,18 @@ package infrahubsync
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	gosync "sync"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/klog/v2"
 
 	v1alpha1 "github.com/vidra-operator/vidra/apis/infrahub/v1alpha1"
 )
@@ -70,6 +74,12 @@ func (w Writer) RemoveOwnedByGone(ctx context.Context, kind, name string, lookup
 		return vr.DeletionTimestamp == nil && controlledBy(vr, kind, name) && metav1.GetControllerOf(vr).UID != live
 	}
 
+	return w.deleteEach(ctx, candidates, kind, name, ownedByGone)
+}
+
+// deleteEach deletes, in parallel, each of vrs for which due holds, and
+// returns how many it deleted.
+func (w Writer) deleteEach(ctx context.Context, vrs []*v1alpha1.VidraResource, kind, name string, due func(*v1alpha1.VidraResource) bool) (int, error) {
 	var (
 		mu      gosync.Mutex
 		wg      gosync.WaitGroup
@@ -77,15 +87,15 @@ func (w Writer) RemoveOwnedByGone(ctx context.Context, kind, name string, lookup
 		deleted int
 	)
 	sem := make(chan struct{}, artifactParallelism)
-	for _, vr := range candidates {
-		if !ownedByGone(vr) {
+	for _, vr := range vrs {
+		if !due(vr) {
 			continue
 		}
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			ok, err := w.removeIfStillOwned(ctx, vr, kind, name, ownedByGone)
+			ok, err := w.removeIfStillOwned(ctx, vr, kind, name, due)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -99,9 +109,114 @@ func (w Writer) RemoveOwnedByGone(ctx context.Context, kind, name string, lookup
 	return deleted, errors.Join(errs...)
 }
 
+// MetadataPatch writes a JSON merge patch to a sync's metadata.
+type MetadataPatch func(ctx context.Context, name string, patch []byte) error
+
+// PatchBy makes a MetadataPatch of a typed client's Patch.
+func PatchBy[T any](patch func(ctx context.Context, name string, pt types.PatchType, data []byte, opts metav1.PatchOptions, subresources ...string) (T, error)) MetadataPatch {
+	return func(ctx context.Context, name string, data []byte) error {
+		_, err := patch(ctx, name, types.MergePatchType, data, metav1.PatchOptions{FieldManager: v1alpha1.FieldManager})
+		return err
+	}
+}
+
+// EnsureSyncFinalizer puts SyncFinalizer on a sync that lacks it: one
+// write in the life of a sync.
+func EnsureSyncFinalizer(ctx context.Context, sync metav1.Object, patch MetadataPatch) error {
+	if slices.Contains(sync.GetFinalizers(), v1alpha1.SyncFinalizer) {
+		return nil
+	}
+	finalizers := append(slices.Clone(sync.GetFinalizers()), v1alpha1.SyncFinalizer)
+	if err := patchFinalizers(ctx, sync, finalizers, patch); err != nil {
+		return fmt.Errorf("add finalizer to %s: %w", sync.GetName(), err)
+	}
+	return nil
+}
+
+// ReleaseDeleted deletes the VidraResources of a sync on its way out and,
+// once none is left, takes SyncFinalizer off so that the sync goes. The
+// garbage collector then finds no dependent left: without the finalizer it
+// would read and delete every VidraResource itself, at the controller
+// manager's request rate, while this controller deletes them too.
+//
+// While the sync carries the "orphan" finalizer (`kubectl delete
+// --cascade=orphan`) it deletes nothing: the collector first takes the
+// owner references off, then that finalizer, and the VidraResources are
+// no longer this sync's. While VidraResources are on their way out it
+// returns when to look again; their deletion events usually come first.
+func (w Writer) ReleaseDeleted(ctx context.Context, kind string, sync metav1.Object, patch MetadataPatch) (time.Duration, error) {
+	finalizers := sync.GetFinalizers()
+	if !slices.Contains(finalizers, v1alpha1.SyncFinalizer) || slices.Contains(finalizers, metav1.FinalizerOrphanDependents) {
+		return 0, nil
+	}
+	name, uid := sync.GetName(), sync.GetUID()
+	selector := labels.SelectorFromSet(labels.Set{LabelSyncKey: SyncLabelValue(name)})
+	cached, err := w.Resources.List(selector)
+	if err != nil {
+		return 0, fmt.Errorf("list the VidraResources of %s %s: %w", kind, name, err)
+	}
+	ours := func(vr *v1alpha1.VidraResource) bool {
+		return controlledBy(vr, kind, name) && metav1.GetControllerOf(vr).UID == uid
+	}
+	leaving := 0
+	var due []*v1alpha1.VidraResource
+	for _, vr := range cached {
+		switch {
+		case !ours(vr):
+		case vr.DeletionTimestamp != nil:
+			leaving++
+		default:
+			due = append(due, vr)
+		}
+	}
+	deleted, err := w.deleteEach(ctx, due, kind, name, func(vr *v1alpha1.VidraResource) bool {
+		return vr.DeletionTimestamp == nil && ours(vr)
+	})
+	leaving += deleted
+	if leaving > 0 {
+		klog.FromContext(ctx).V(1).Info("Waiting for the VidraResources of a deleted sync to go", "count", leaving)
+		return leavingRecheck, err
+	}
+	if err != nil {
+		return 0, err
+	}
+	if err := patchFinalizers(ctx, sync, slices.DeleteFunc(slices.Clone(finalizers), func(f string) bool { return f == v1alpha1.SyncFinalizer }), patch); err != nil {
+		return 0, fmt.Errorf("remove the finalizer of %s %s: %w", kind, name, err)
+	}
+	return 0, nil
+}
+
+// DeletionMoved reports whether a sync's update matters to its deletion:
+// the deletion began, or a finalizer left (the garbage collector's
+// "orphan" one, after it orphaned the VidraResources).
+func DeletionMoved(old, cur metav1.Object) bool {
+	return cur.GetDeletionTimestamp() != nil &&
+		(old.GetDeletionTimestamp() == nil || !slices.Equal(old.GetFinalizers(), cur.GetFinalizers()))
+}
+
+// leavingRecheck is how soon a deleted sync is looked at again while its
+// VidraResources are going; their deletion events usually come first.
+const leavingRecheck = 10 * time.Second
+
+// patchFinalizers sets a sync's finalizers, on the resourceVersion read:
+// a finalizer another party added or removed since is never overwritten.
+func patchFinalizers(ctx context.Context, sync metav1.Object, finalizers []string, patch MetadataPatch) error {
+	if finalizers == nil {
+		finalizers = []string{}
+	}
+	body, err := json.Marshal(map[string]any{"metadata": map[string]any{
+		"finalizers":      finalizers,
+		"resourceVersion": sync.GetResourceVersion(),
+	}})
+	if err != nil {
+		return err
+	}
+	return patch(ctx, sync.GetName(), body)
+}
+
 // removeIfStillOwned deletes vr if it is as cached; if it changed since,
-// it reads it again and deletes it only if ownedByGone still holds.
-func (w Writer) removeIfStillOwned(ctx context.Context, vr *v1alpha1.VidraResource, kind, name string, ownedByGone func(*v1alpha1.VidraResource) bool) (bool, error) {
+// it reads it again and deletes it only if due still holds.
+func (w Writer) removeIfStillOwned(ctx context.Context, vr *v1alpha1.VidraResource, kind, name string, due func(*v1alpha1.VidraResource) bool) (bool, error) {
 	client := w.Client.InfrahubV1alpha1().VidraResources()
 	for attempt := 0; attempt < 3; attempt++ {
 		uid, rv := vr.UID, vr.ResourceVersion
@@ -121,7 +236,7 @@ func (w Writer) removeIfStillOwned(ctx context.Context, vr *v1alpha1.VidraResour
 		if err != nil {
 			return false, fmt.Errorf("read VidraResource %s of %s %s: %w", vr.Name, kind, name, err)
 		}
-		if fresh.UID != vr.UID || !ownedByGone(fresh) {
+		if fresh.UID != vr.UID || !due(fresh) {
 			return false, nil
 		}
 		vr = fresh

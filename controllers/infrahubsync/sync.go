@@ -73,13 +73,17 @@ func (c *Controller) sync(ctx context.Context, sync *v1alpha1.InfrahubSync) (tim
 	if err != nil {
 		return 0, err
 	}
+	patch := PatchBy(c.client.InfrahubV1alpha1().InfrahubSyncs().Patch)
 	if sync.DeletionTimestamp != nil {
 		// On its way out: its VidraResources go with it. Reading Infrahub
 		// or writing now could only recreate what is being removed.
 		c.written.forget(sync.UID)
 		c.forgetBranch(sync.Name)
 		c.jobs.Forget(sync.Name)
-		return 0, nil
+		return c.writer().ReleaseDeleted(ctx, syncKind, sync, patch)
+	}
+	if err := EnsureSyncFinalizer(ctx, sync, patch); err != nil {
+		return 0, err
 	}
 	// A sync moved to this shard brings its VidraResources along first.
 	if moved, err := c.takeOver(ctx, sync); err != nil {

@@ -76,7 +76,7 @@ func (s *countingSource) FetchContent(context.Context, infrahub.Artifact, infrah
 // on VidraResources it just wrote nor write and download them again.
 func TestPassAfterWriteTrustsItsOwnWritesOverALaggingCache(t *testing.T) {
 	obj := &v1alpha1.InfrahubSync{
-		ObjectMeta: metav1.ObjectMeta{Name: "lag", UID: types.UID("sync-uid"), Generation: 1},
+		ObjectMeta: metav1.ObjectMeta{Name: "lag", UID: types.UID("sync-uid"), Generation: 1, Finalizers: []string{v1alpha1.SyncFinalizer}},
 		Spec: v1alpha1.InfrahubSyncSpec{Source: v1alpha1.InfrahubSource{
 			InfrahubAPIURL: "http://infrahub.invalid", ArtifactName: "Lag_Manifest",
 		}},

@@ -23,9 +23,9 @@ import (
 )
 
 // BenchmarkTeardown measures deleting an InfrahubSync of N artifacts
-// until its VidraResources and all their objects are gone (the garbage
-// collector deletes the VidraResources, Vidra's finalizer deletes the
-// objects), against the floor: a bare loop deleting the same objects at
+// until its VidraResources and all their objects are gone (the sync
+// controller deletes the VidraResources while the sync's finalizer holds
+// it, their finalizers delete the objects), against the floor: a bare loop deleting the same objects at
 // the same parallelism on the same control plane.
 //
 //	go test -run '^$' -bench 'Teardown/artifacts=1000' -benchtime 1x -timeout 60m ./test/bench/

@@ -22,6 +22,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -385,6 +386,11 @@ func forceClean(t *testing.T, c clients) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	_ = c.vidra.InfrahubV1alpha1().InfrahubSyncs().DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{})
+	if syncs, err := c.vidra.InfrahubV1alpha1().InfrahubSyncs().List(ctx, metav1.ListOptions{}); err == nil {
+		for _, s := range syncs.Items {
+			_, _ = c.vidra.InfrahubV1alpha1().InfrahubSyncs().Patch(ctx, s.Name, types.MergePatchType, []byte(`{"metadata":{"finalizers":null}}`), metav1.PatchOptions{})
+		}
+	}
 	vrs, err := c.vidra.InfrahubV1alpha1().VidraResources().List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return

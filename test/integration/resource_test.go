@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -353,15 +354,48 @@ func (e *env) readyWebserverSync(name string) {
 }
 
 // Deleting an InfrahubSync deletes its VidraResources (the operator does,
-// ahead of the garbage collector), whose finalizers delete the objects;
-// the Namespace goes through real namespace deletion.
+// while its finalizer keeps the sync, so the garbage collector finds none
+// left), whose finalizers delete the objects; the Namespace goes through
+// real namespace deletion.
 func TestDeletingSyncRemovesEverything(t *testing.T) {
 	e := newEnv(t)
 	e.readyWebserverSync("gone")
-	assert.NilError(t, e.vidra.InfrahubV1alpha1().InfrahubSyncs().Delete(e.ctx, "gone", metav1.DeleteOptions{}))
-	e.eventually("VidraResources collected", func() (bool, error) { return len(e.resourcesOf("gone")) == 0, nil })
+	e.deleteSyncAndWait("gone", metav1.DeletePropagationBackground)
 	e.waitGone(gvrDeployment, "gone-ns", "gone")
 	e.waitGone(gvrNamespace, "", "gone-ns")
+}
+
+// Foreground deletion (`kubectl delete --cascade=foreground`): the
+// garbage collector deletes the VidraResources too; either way their
+// finalizers delete the objects, and the sync goes last.
+func TestForegroundDeletionOfSyncRemovesEverything(t *testing.T) {
+	e := newEnv(t)
+	e.readyWebserverSync("fore")
+	e.deleteSyncAndWait("fore", metav1.DeletePropagationForeground)
+	e.waitGone(gvrDeployment, "fore-ns", "fore")
+}
+
+// deleteSyncAndWait deletes a Ready sync, which carries the operator's
+// finalizer, and waits until it is gone, checking all along that it never
+// goes while one of its VidraResources is left.
+func (e *env) deleteSyncAndWait(name string, policy metav1.DeletionPropagation) {
+	e.t.Helper()
+	syncs := e.vidra.InfrahubV1alpha1().InfrahubSyncs()
+	sync, err := syncs.Get(e.ctx, name, metav1.GetOptions{})
+	assert.NilError(e.t, err)
+	assert.Assert(e.t, slices.Contains(sync.Finalizers, v1alpha1.SyncFinalizer), "finalizers: %v", sync.Finalizers)
+	assert.NilError(e.t, syncs.Delete(e.ctx, name, metav1.DeleteOptions{PropagationPolicy: &policy}))
+	var left []v1alpha1.VidraResource
+	e.eventually("sync gone", func() (bool, error) {
+		_, err := syncs.Get(e.ctx, name, metav1.GetOptions{})
+		if !apierrors.IsNotFound(err) {
+			return false, nil
+		}
+		// Read after the sync was seen gone: its VidraResources went first.
+		left = e.resourcesOf(name)
+		return true, nil
+	})
+	assert.Equal(e.t, len(left), 0, "sync %s went before its VidraResources", name)
 }
 
 // `kubectl delete --cascade=orphan` on a sync: the garbage collector takes

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -111,6 +112,15 @@ func deleteAll(t testing.TB, vidra versioned.Interface) {
 	for _, vr := range vrs.Items {
 		vr.Finalizers = nil
 		_, _ = vidra.InfrahubV1alpha1().VidraResources().Update(ctx, &vr, metav1.UpdateOptions{})
+	}
+	dropFinalizers := []byte(`{"metadata":{"finalizers":null}}`)
+	syncs, _ := vidra.InfrahubV1alpha1().InfrahubSyncs().List(ctx, metav1.ListOptions{})
+	for _, s := range syncs.Items {
+		_, _ = vidra.InfrahubV1alpha1().InfrahubSyncs().Patch(ctx, s.Name, types.MergePatchType, dropFinalizers, metav1.PatchOptions{})
+	}
+	gitSyncs, _ := vidra.InfrahubV1alpha1().GitSyncs().List(ctx, metav1.ListOptions{})
+	for _, s := range gitSyncs.Items {
+		_, _ = vidra.InfrahubV1alpha1().GitSyncs().Patch(ctx, s.Name, types.MergePatchType, dropFinalizers, metav1.PatchOptions{})
 	}
 	t.Errorf("cleanup: VidraResources still present after deleting everything: %v", err)
 }

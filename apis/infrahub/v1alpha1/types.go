@@ -63,6 +63,10 @@ const (
 	DeletionPolicyOrphan     = "orphan"
 	// VidraResourceFinalizer guards the cleanup of managed objects.
 	VidraResourceFinalizer = "vidraresource.infrahub.operators.com/finalizer"
+	// SyncFinalizer keeps a deleted InfrahubSync or GitSync until the
+	// operator has deleted its VidraResources, so that the garbage
+	// collector never has them to read and delete one by one.
+	SyncFinalizer = "infrahub.operators.com/vidraresources"
 	// LabelSync and LabelArtifact record where a VidraResource came from.
 	LabelSync     = "infrahub.operators.com/sync"
 	LabelArtifact = "infrahub.operators.com/artifact-id"
