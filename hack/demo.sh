@@ -84,8 +84,12 @@ cleanup() {
 		k delete gitsync "${synced_names[@]}" --ignore-not-found --wait=false >/dev/null 2>&1 || true
 		local sel deadline=$((SECONDS + 120))
 		sel="infrahub.operators.com/sync in ($(IFS=,; echo "${synced_names[*]}"))"
+		# The syncs go last: their finalizer holds them until the operator
+		# has deleted their VidraResources.
 		while ((SECONDS < deadline)); do
-			[[ -z "$(k get vidraresources -l "${sel}" -o name 2>/dev/null)" ]] && break
+			[[ -z "$(k get vidraresources -l "${sel}" -o name 2>/dev/null)" &&
+				-z "$(k get infrahubsync "${synced_names[@]}" --ignore-not-found -o name 2>/dev/null)" &&
+				-z "$(k get gitsync "${synced_names[@]}" --ignore-not-found -o name 2>/dev/null)" ]] && break
 			sleep 1
 		done
 		k delete namespace "${ns}" --ignore-not-found --wait=false >/dev/null 2>&1 || true
