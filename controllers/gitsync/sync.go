@@ -148,7 +148,7 @@ func (c *Controller) sync(ctx context.Context, gs *v1alpha1.GitSync) (time.Durat
 	patch := infrahubsync.PatchBy(c.client.InfrahubV1alpha1().GitSyncs().Patch)
 	if gs.DeletionTimestamp != nil {
 		c.written.Forget(gs.UID)
-		return c.writer().ReleaseDeleted(ctx, kind, gs, patch)
+		return c.writer().ReleaseDeleted(ctx, kind, gs, owned, patch)
 	}
 	if err := infrahubsync.EnsureSyncFinalizer(ctx, gs, patch); err != nil {
 		return 0, err

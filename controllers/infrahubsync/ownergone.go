@@ -142,36 +142,26 @@ func EnsureSyncFinalizer(ctx context.Context, sync metav1.Object, patch Metadata
 // While the sync carries the "orphan" finalizer (`kubectl delete
 // --cascade=orphan`) it deletes nothing: the collector first takes the
 // owner references off, then that finalizer, and the VidraResources are
-// no longer this sync's. While VidraResources are on their way out it
-// returns when to look again; their deletion events usually come first.
-func (w Writer) ReleaseDeleted(ctx context.Context, kind string, sync metav1.Object, patch MetadataPatch) (time.Duration, error) {
+// no longer this sync's. owned are the VidraResources the sync controls,
+// as its controller knows them. While VidraResources are on their way out
+// it returns when to look again; their deletion events usually come first.
+func (w Writer) ReleaseDeleted(ctx context.Context, kind string, sync metav1.Object, owned []*v1alpha1.VidraResource, patch MetadataPatch) (time.Duration, error) {
 	finalizers := sync.GetFinalizers()
 	if !slices.Contains(finalizers, v1alpha1.SyncFinalizer) || slices.Contains(finalizers, metav1.FinalizerOrphanDependents) {
 		return 0, nil
 	}
 	name, uid := sync.GetName(), sync.GetUID()
-	selector := labels.SelectorFromSet(labels.Set{LabelSyncKey: SyncLabelValue(name)})
-	cached, err := w.Resources.List(selector)
-	if err != nil {
-		return 0, fmt.Errorf("list the VidraResources of %s %s: %w", kind, name, err)
-	}
-	ours := func(vr *v1alpha1.VidraResource) bool {
-		return controlledBy(vr, kind, name) && metav1.GetControllerOf(vr).UID == uid
+	// due also decides again for a VidraResource re-read after a conflict.
+	due := func(vr *v1alpha1.VidraResource) bool {
+		return vr.DeletionTimestamp == nil && controlledBy(vr, kind, name) && metav1.GetControllerOf(vr).UID == uid
 	}
 	leaving := 0
-	var due []*v1alpha1.VidraResource
-	for _, vr := range cached {
-		switch {
-		case !ours(vr):
-		case vr.DeletionTimestamp != nil:
+	for _, vr := range owned {
+		if vr.DeletionTimestamp != nil {
 			leaving++
-		default:
-			due = append(due, vr)
 		}
 	}
-	deleted, err := w.deleteEach(ctx, due, kind, name, func(vr *v1alpha1.VidraResource) bool {
-		return vr.DeletionTimestamp == nil && ours(vr)
-	})
+	deleted, err := w.deleteEach(ctx, owned, kind, name, due)
 	leaving += deleted
 	if leaving > 0 {
 		klog.FromContext(ctx).V(1).Info("Waiting for the VidraResources of a deleted sync to go", "count", leaving)

@@ -80,7 +80,7 @@ func (c *Controller) sync(ctx context.Context, sync *v1alpha1.InfrahubSync) (tim
 		c.written.forget(sync.UID)
 		c.forgetBranch(sync.Name)
 		c.jobs.Forget(sync.Name)
-		return c.writer().ReleaseDeleted(ctx, syncKind, sync, patch)
+		return c.writer().ReleaseDeleted(ctx, syncKind, sync, owned, patch)
 	}
 	if err := EnsureSyncFinalizer(ctx, sync, patch); err != nil {
 		return 0, err
