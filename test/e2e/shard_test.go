@@ -146,8 +146,12 @@ func TestShardsSplitAndHandOver(t *testing.T) {
 		return err == nil && d.Spec.Replicas != nil && *d.Spec.Replicas == 2, nil
 	})
 	m := map[string]string{"result": "configured"}
+	// The counters move once the whole manifest is applied, a moment after
+	// the Deployment shows the change.
+	eventually(t, 30*time.Second, "the main instance counts what it configured", func() (bool, error) {
+		return opMain.scrape().Sum("vidra_apply_operations_total", m) > 0, nil
+	})
 	assert.Equal(t, opOne.scrape().Sum("vidra_apply_operations_total", m), oneBefore.Sum("vidra_apply_operations_total", m))
-	assert.Assert(t, opMain.scrape().Sum("vidra_apply_operations_total", m) > 0)
 	assert.DeepEqual(t, objectUIDs(t, c, nsOne, "one"), uids)
 
 	tookOver := false
